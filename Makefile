@@ -1,0 +1,52 @@
+# Two commands do all the set-up: `make run` serves the API, `make test` checks everything.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.DEFAULT_GOAL := help
+.PHONY: help run dev test lint typecheck pytest fuzz bench e2e lock clean
+
+help:
+	@echo "make run    serve the API on http://localhost:3000 (in-memory store unless SQLITE_PATH is set)"
+	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make fuzz   a long schemathesis run against the OpenAPI document"
+	@echo "make bench  throughput, latency and memory against a bare-Flask yardstick"
+	@echo "make e2e    end-to-end checks: newman collection and the docs page in a browser"
+	@echo "make dev    flask's development server with the reloader"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-installed: requirements.txt | $(BIN)/python
+	$(PIP) install -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(PIP) install -r requirements-dev.txt
+	@touch $@ $(VENV)/.run-installed
+
+run: $(VENV)/.run-installed
+	$(BIN)/python app.py
+
+dev: $(VENV)/.run-installed
+	$(BIN)/flask run --debug
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev-installed
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+lock: $(VENV)/.dev-installed
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,97 @@
+"""The application factory: a map of the service, read top to bottom.
+
+`create_app(config=None)` layers settings (defaults, then the environment,
+then `config`), builds the long-lived collaborators once (the store, the
+business-register client) and registers hooks, error handlers and blueprints.
+Nothing happens at import: no connections, no environment reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from flask import Flask, Response, current_app
+from flask.json.provider import JSONProvider
+
+import customers
+import db
+import logs
+import openapi
+import problems
+import security
+from business_client import BusinessClient
+from config import DEFAULTS, check_settings, settings_from_env
+
+
+class OrjsonProvider(JSONProvider):
+    """Flask's JSON through orjson: the same output, a fraction of the cost per response."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return orjson.loads(s)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        payload = self._prepare_response_obj(args, kwargs)
+        return self._app.response_class(orjson.dumps(payload), mimetype="application/json")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the service; `config` overrides the environment, which overrides DEFAULTS."""
+    app = Flask(__name__)
+    settings = {**DEFAULTS, **settings_from_env(), **(config or {})}
+    check_settings(settings)
+    app.config.update(settings)
+    app.json = OrjsonProvider(app)
+
+    # Logging first, so everything after it logs as JSON lines.
+    logs.configure_logging(app.config["LOG_LEVEL"])
+
+    # Errors: every failure leaves as a problem document.
+    problems.init_app(app)
+
+    # Per-request hooks: request id, response headers, the access line.
+    logs.init_app(app)
+
+    # Access: the API key check (before any other work), rate limits, CORS, headers.
+    security.init_app(app)
+
+    # Long-lived collaborators, one per app, reached through app.extensions.
+    db.init_app(app)
+    app.extensions["business_client"] = BusinessClient(
+        base_url=app.config["BUSINESS_API_URL"],
+        connect_timeout=app.config["BUSINESS_CONNECT_TIMEOUT"],
+        read_timeout=app.config["BUSINESS_READ_TIMEOUT"],
+        deadline=app.config["BUSINESS_DEADLINE"],
+        retries=app.config["BUSINESS_RETRIES"],
+        cache_ttl=app.config["BUSINESS_CACHE_TTL"],
+        not_found_ttl=app.config["BUSINESS_NOT_FOUND_TTL"],
+        cache_size=app.config["BUSINESS_CACHE_SIZE"],
+        breaker_failures=app.config["BUSINESS_BREAKER_FAILURES"],
+        breaker_cooldown=app.config["BUSINESS_BREAKER_COOLDOWN"],
+    )
+
+    # Routes: the customers resource, business lookups, health, the API's own docs.
+    customers.init_app(app)
+    app.register_blueprint(openapi.bp)
+    app.add_url_rule("/health", view_func=health)
+    return app
+
+
+def health() -> Response:
+    """Liveness: 200 while the store answers, else 503."""
+    store: db.CustomerStore = current_app.extensions["customer_store"]
+    try:
+        store.ping()
+    except db.StoreError:
+        raise problems.ServiceUnavailable("The store does not answer.") from None
+    return current_app.json.response({"status": "ok", "store": store.kind})
+
+
+if __name__ == "__main__":
+    from server import main
+
+    main()

@@ -1,0 +1,182 @@
+"""Settings: built-in defaults, read from the environment in one place.
+
+`settings_from_env` converts and checks every variable the service reads, so a
+typo stops the service at start with a message naming the variable instead of
+failing on the first request. `create_app` layers: defaults, then these, then
+whatever mapping the caller passes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "PORT": 3000,
+    "HOST": "127.0.0.1",
+    "WORKERS": 0,  # 0: one per core for a file store, one for memory
+    "SQLITE_PATH": ":memory:",
+    "LOG_LEVEL": "INFO",
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "CUSTOMER_STORE": "sqlite",
+    "DYNAMODB_TABLE": "customers",
+    "DYNAMODB_CREATE_TABLE": False,
+    "AWS_REGION": None,
+    "AWS_ENDPOINT_URL": None,
+    "BUSINESS_API_URL": "https://avoindata.prh.fi/opendata-ytj-api/v3",
+    "BUSINESS_CONNECT_TIMEOUT": 2.0,
+    "BUSINESS_READ_TIMEOUT": 5.0,
+    "BUSINESS_DEADLINE": 8.0,
+    "BUSINESS_RETRIES": 2,
+    "BUSINESS_CACHE_TTL": 3600.0,
+    "BUSINESS_NOT_FOUND_TTL": 300.0,
+    "BUSINESS_CACHE_SIZE": 10000,
+    "BUSINESS_BREAKER_FAILURES": 5,
+    "BUSINESS_BREAKER_COOLDOWN": 30.0,
+    "API_KEYS": (),
+    "API_KEYS_SSM_PARAMETER": None,
+    "REQUIRE_API_KEYS": False,
+    "RATE_LIMIT": "",
+    "CORS_ORIGINS": (),
+}
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with; the message names it."""
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    def convert(raw: str) -> int:
+        value = int(raw.strip())
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ValueError(f"must be {bound}")
+        return value
+
+    return convert
+
+
+def _seconds(*, allow_zero: bool) -> Callable[[str], float]:
+    def convert(raw: str) -> float:
+        value = float(raw.strip())
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("must be a finite number of seconds")
+        if value < 0 or (value == 0 and not allow_zero):
+            raise ValueError("must be a positive number of seconds")
+        return value
+
+    return convert
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError("must be 1 or 0")
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def convert(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return convert
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+def _http_url(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+        raise ValueError("must be an http(s) URL without query or fragment")
+    return value.rstrip("/")
+
+
+def _text(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _rate_limit(raw: str) -> str:
+    from limits import parse_many
+
+    value = raw.strip()
+    if value:
+        parse_many(value)
+    return value
+
+
+CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "PORT": _integer(1, 65535),
+    "HOST": str.strip,
+    "WORKERS": _integer(0, 64),
+    "SQLITE_PATH": str.strip,
+    "LOG_LEVEL": _log_level,
+    "CUSTOMER_STORE": _choice("sqlite", "dynamodb"),
+    "DYNAMODB_TABLE": str.strip,
+    "DYNAMODB_CREATE_TABLE": _flag,
+    "AWS_REGION": _text,
+    "AWS_ENDPOINT_URL": _text,
+    "BUSINESS_API_URL": _http_url,
+    "BUSINESS_CONNECT_TIMEOUT": _seconds(allow_zero=False),
+    "BUSINESS_READ_TIMEOUT": _seconds(allow_zero=False),
+    "BUSINESS_DEADLINE": _seconds(allow_zero=False),
+    "BUSINESS_RETRIES": _integer(0, 10),
+    "BUSINESS_CACHE_TTL": _seconds(allow_zero=True),
+    "BUSINESS_NOT_FOUND_TTL": _seconds(allow_zero=True),
+    "BUSINESS_CACHE_SIZE": _integer(1),
+    "BUSINESS_BREAKER_FAILURES": _integer(1),
+    "BUSINESS_BREAKER_COOLDOWN": _seconds(allow_zero=False),
+    "API_KEYS": _csv,
+    "API_KEYS_SSM_PARAMETER": _text,
+    "REQUIRE_API_KEYS": _flag,
+    "RATE_LIMIT": _rate_limit,
+    "CORS_ORIGINS": _csv,
+}
+
+# Values that are secrets: a conversion error must not echo them.
+SECRET_SETTINGS = frozenset({"API_KEYS"})
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Convert every variable the service reads that is set in `environ`.
+
+    Raises ConfigError naming the first variable whose value is unusable.
+    """
+    environ = os.environ if environ is None else environ
+    settings: dict[str, Any] = {}
+    for name, convert in CONVERTERS.items():
+        raw = environ.get(name)
+        if raw is None:
+            continue
+        try:
+            settings[name] = convert(raw)
+        except ValueError as exc:
+            shown = "<hidden>" if name in SECRET_SETTINGS else repr(raw)
+            raise ConfigError(f"{name}={shown}: {exc}") from None
+    return settings
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Reject combinations no single variable can see; raises ConfigError."""
+    connect = settings["BUSINESS_CONNECT_TIMEOUT"]
+    if settings["BUSINESS_DEADLINE"] < connect:
+        raise ConfigError(
+            "BUSINESS_DEADLINE: must be at least BUSINESS_CONNECT_TIMEOUT "
+            f"({connect} s), or no lookup could ever finish"
+        )

@@ -1,0 +1,60 @@
+"""Opaque list cursors: the keyset position of the last row, bound to its filters.
+
+A cursor is base64url of `[createdAt, id, filters]`. It is opaque to clients but
+checked strictly here: anything that does not decode to exactly that shape, or
+that was made for other filters, is rejected, so a forged, truncated or
+replayed-from-another-query cursor is a 400, never a 500 or a wrong page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_MAX_CURSOR_LENGTH = 256
+
+
+class InvalidCursor(ValueError):
+    """The cursor was not made by this service for this query."""
+
+
+def _filters_key(email: str | None, business_id: str | None) -> str:
+    material = json.dumps([email.lower() if email else None, business_id])
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def encode_cursor(
+    created_at: str, customer_id: str, *, email: str | None, business_id: str | None
+) -> str:
+    """The cursor that continues after the row (created_at, customer_id)."""
+    payload = json.dumps(
+        [created_at, customer_id, _filters_key(email, business_id)], separators=(",", ":")
+    )
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, email: str | None, business_id: str | None) -> tuple[str, str]:
+    """The (created_at, id) position a cursor holds; raises InvalidCursor."""
+    if not cursor or len(cursor) > _MAX_CURSOR_LENGTH or not cursor.isascii():
+        raise InvalidCursor("malformed")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor("malformed") from None
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 3
+        or not all(isinstance(part, str) for part in payload)
+    ):
+        raise InvalidCursor("malformed")
+    created_at, customer_id, filters = payload
+    if not _TIMESTAMP.fullmatch(created_at) or not 0 < len(customer_id) <= 64:
+        raise InvalidCursor("malformed")
+    if filters != _filters_key(email, business_id):
+        raise InvalidCursor("made for other filters")
+    return created_at, customer_id

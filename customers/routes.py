@@ -1,0 +1,301 @@
+"""Customer views: parse, validate, call the store, shape the answer."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flask import Response, current_app, request, url_for
+from pydantic import BaseModel, ValidationError
+
+from customers import bp
+from customers.paging import InvalidCursor, decode_cursor, encode_cursor
+from customers.schemas import (
+    COLUMN_OF,
+    REQUIRED_FIELDS,
+    CustomerCreate,
+    CustomerPatch,
+    CustomerReplace,
+    describe_errors,
+)
+from db import CustomerNotFound, CustomerRecord, EmailTaken, VersionMismatch
+from problems import (
+    EmailConflict,
+    NotFound,
+    PreconditionFailed,
+    UnsupportedMediaType,
+    ValidationFailed,
+    field_errors,
+)
+
+if TYPE_CHECKING:
+    from db import CustomerStore
+
+JSON_TYPES = frozenset({"application/json"})
+PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
+MAX_LIMIT, DEFAULT_LIMIT = 500, 100
+MAX_ID_LENGTH = 64
+MAX_FILTER_LENGTH = 320
+
+
+def store() -> CustomerStore:
+    """The app's customer store."""
+    customer_store: CustomerStore = current_app.extensions["customer_store"]
+    return customer_store
+
+
+# --- request parsing -------------------------------------------------------------------
+
+
+def query_args(*allowed: str) -> dict[str, str]:
+    """The query parameters as single values; unknown or repeated ones are a 400."""
+    errors = [
+        (name, "is not a known query parameter") for name in request.args if name not in allowed
+    ]
+    errors += [
+        (name, "must be given at most once")
+        for name, values in request.args.lists()
+        if name in allowed and len(values) > 1
+    ]
+    if errors:
+        raise ValidationFailed("The query is not valid.", errors=field_errors(errors))
+    return request.args.to_dict()
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        names = [name for name, _ in pairs]
+        duplicate = next(name for name in names if names.count(name) > 1)
+        raise ValidationFailed(
+            "The body has a member more than once.",
+            errors=field_errors([(duplicate, "is given more than once")]),
+        )
+    return result
+
+
+def json_body(allowed_types: frozenset[str]) -> dict[str, Any]:
+    """The body as a JSON object; 415 for other media types, 400 for anything malformed."""
+    if request.mimetype not in allowed_types:
+        raise UnsupportedMediaType(f"Send the body as {' or '.join(sorted(allowed_types))}.")
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType("Send the body encoded as UTF-8.")
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
+    except UnicodeDecodeError:
+        raise ValidationFailed("The body is not valid UTF-8.") from None
+    except RecursionError:
+        raise ValidationFailed("The body is nested too deeply.") from None
+    except ValueError:
+        raise ValidationFailed("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed("The body must be a JSON object.")
+    return body
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], body: dict[str, Any]) -> M:
+    """`body` checked against `model`; every bad field is named in one 400."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "The body has invalid fields.", errors=field_errors(describe_errors(exc))
+        ) from None
+
+
+def parse_limit(raw: str | None) -> int:
+    """`limit` as an int in 1..MAX_LIMIT; digits only, so '1e3' or ' 5' are a 400."""
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 4 or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ValidationFailed(
+            "The query is not valid.",
+            errors=field_errors([("limit", f"must be an integer from 1 to {MAX_LIMIT}")]),
+        )
+    return int(raw)
+
+
+def expected_version(customer_id: str) -> int | None:
+    """The version `If-Match` asks for; None without the header. 412 when none can match."""
+    if_match = request.if_match
+    if not if_match:
+        return None
+    if if_match.star_tag:
+        return None
+    versions = {int(tag) for tag in if_match.as_set() if tag.isascii() and tag.isdigit()}
+    if len(versions) == 1:
+        return versions.pop()
+    current = find(customer_id)
+    if current.version in versions:
+        return current.version
+    raise PreconditionFailed("If-Match does not match the customer's current ETag.")
+
+
+# --- response shaping ------------------------------------------------------------------
+
+
+def etag_of(record: CustomerRecord) -> str:
+    """The strong entity tag of the customer's current version."""
+    return str(record.version)
+
+
+def customer_response(record: CustomerRecord, status: int = 200) -> Response:
+    response = current_app.json.response(record.to_public())
+    response.status_code = status
+    response.set_etag(etag_of(record))
+    return response
+
+
+def find(customer_id: str) -> CustomerRecord:
+    """The customer with this id; raises the 404 problem."""
+    try:
+        if len(customer_id) > MAX_ID_LENGTH:
+            raise CustomerNotFound(customer_id)
+        return store().get(customer_id)
+    except CustomerNotFound:
+        raise NotFound("No customer has this id.") from None
+
+
+def _conflict() -> EmailConflict:
+    return EmailConflict(
+        "Another customer already uses this email.",
+        errors=field_errors([("email", "is already in use")]),
+    )
+
+
+# --- views -----------------------------------------------------------------------------
+
+
+@bp.post("/customers")
+def create_customer() -> Response:
+    """Create a customer."""
+    query_args()
+    data = validated(CustomerCreate, json_body(JSON_TYPES))
+    try:
+        record = store().create(
+            name=data.name, email=data.email, phone=data.phone, business_id=data.businessId
+        )
+    except EmailTaken:
+        raise _conflict() from None
+    response = customer_response(record, 201)
+    response.headers["Location"] = url_for(".get_customer", customer_id=record.id)
+    return response
+
+
+@bp.get("/customers")
+def list_customers() -> Response:
+    """List customers, oldest first, a page at a time."""
+    args = query_args("limit", "cursor", "email", "businessId")
+    limit = parse_limit(args.get("limit"))
+    email, business_id = args.get("email"), args.get("businessId")
+    errors = [
+        (name, f"must be 1 to {MAX_FILTER_LENGTH} printable characters")
+        for name, value in (("email", email), ("businessId", business_id))
+        if value is not None and not (0 < len(value) <= MAX_FILTER_LENGTH and value.isprintable())
+    ]
+    if errors:
+        raise ValidationFailed("The query is not valid.", errors=field_errors(errors))
+    after = None
+    if "cursor" in args:
+        try:
+            after = decode_cursor(args["cursor"], email=email, business_id=business_id)
+        except InvalidCursor:
+            raise ValidationFailed(
+                "The cursor is not valid for this query.",
+                errors=field_errors([("cursor", "is not a cursor this query made")]),
+            ) from None
+    page = store().list_page(limit=limit, after=after, email=email, business_id=business_id)
+    response = current_app.json.response([record.to_public() for record in page.items])
+    if page.has_more:
+        last = page.items[-1]
+        cursor = encode_cursor(last.created_at, last.id, email=email, business_id=business_id)
+        params = {"limit": limit, "cursor": cursor, "email": email, "businessId": business_id}
+        link = url_for(".list_customers", **{k: v for k, v in params.items() if v is not None})
+        response.headers["Link"] = f'<{link}>; rel="next"'
+    return response
+
+
+@bp.get("/customers/<customer_id>")
+def get_customer(customer_id: str) -> Response:
+    """Get one customer; `If-None-Match` with its ETag answers 304."""
+    args = query_args("include")
+    if args.get("include") not in (None, "business"):
+        raise ValidationFailed(
+            "The query is not valid.",
+            errors=field_errors([("include", "the only value is 'business'")]),
+        )
+    record = find(customer_id)
+    if "include" in args:
+        from customers.business import customer_with_business
+
+        return customer_with_business(record)
+    tag = etag_of(record)
+    if request.if_none_match.contains_weak(tag) or request.if_none_match.star_tag:
+        response = Response(status=304)
+        response.set_etag(tag)
+        return response
+    return customer_response(record)
+
+
+def _update(customer_id: str, changes: dict[str, str | None]) -> Response:
+    expected = expected_version(customer_id)
+    if len(customer_id) > MAX_ID_LENGTH:
+        raise NotFound("No customer has this id.")
+    try:
+        record = store().update(customer_id, changes=changes, expected_version=expected)
+    except CustomerNotFound:
+        raise NotFound("No customer has this id.") from None
+    except EmailTaken:
+        raise _conflict() from None
+    except VersionMismatch:
+        raise PreconditionFailed("If-Match does not match the customer's current ETag.") from None
+    return customer_response(record)
+
+
+@bp.patch("/customers/<customer_id>")
+def patch_customer(customer_id: str) -> Response:
+    """Change some fields (JSON merge patch); `null` clears an optional field."""
+    query_args()
+    body = json_body(PATCH_TYPES)
+    patch = validated(CustomerPatch, body)
+    cleared = [name for name in REQUIRED_FIELDS if name in body and body[name] is None]
+    if cleared:
+        raise ValidationFailed(
+            "The body has invalid fields.",
+            errors=field_errors([(name, "is required and cannot be null") for name in cleared]),
+        )
+    changes = {COLUMN_OF[name]: getattr(patch, name) for name in patch.model_fields_set}
+    if not changes:
+        record = find(customer_id)
+        expected = expected_version(customer_id)
+        if expected is not None and expected != record.version:
+            raise PreconditionFailed("If-Match does not match the customer's current ETag.")
+        return customer_response(record)
+    return _update(customer_id, changes)
+
+
+@bp.put("/customers/<customer_id>")
+def replace_customer(customer_id: str) -> Response:
+    """Replace every writable field; an optional field left out is cleared."""
+    query_args()
+    data = validated(CustomerReplace, json_body(JSON_TYPES))
+    changes = {column: getattr(data, name) for name, column in COLUMN_OF.items()}
+    return _update(customer_id, changes)
+
+
+@bp.delete("/customers/<customer_id>")
+def delete_customer(customer_id: str) -> Response:
+    """Delete a customer."""
+    query_args()
+    if len(customer_id) > MAX_ID_LENGTH:
+        raise NotFound("No customer has this id.")
+    try:
+        store().delete(customer_id)
+    except CustomerNotFound:
+        raise NotFound("No customer has this id.") from None
+    return Response(status=204)

@@ -1,0 +1,159 @@
+"""The customer's shapes: one pydantic model per purpose, strict and closed.
+
+Strict types and `extra="forbid"` mean nothing is silently coerced and every
+unknown or read-only field is named in a 400. The JSON Schema of these models
+is what the OpenAPI document publishes, so the document and the checks agree.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic.json_schema import SkipJsonSchema
+
+from business_client import is_valid_business_id
+
+READ_ONLY_FIELDS = ("id", "createdAt", "updatedAt")
+# C0 and C1 control characters, NUL among them: never part of a name or an address.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_PHONE = r"^[0-9 +()\-]{1,32}$"
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _email(value: str) -> str:
+    _no_control_characters(value)
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"is not a valid email address: {exc}") from None
+    return value
+
+
+def _business_id(value: str) -> str:
+    if not is_valid_business_id(value):
+        raise ValueError("must be a Finnish business ID NNNNNNN-C with a valid check digit")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+    Field(
+        description="Trimmed; 1 to 200 characters, no control characters.",
+        examples=["Maija Meikäläinen"],
+        # What the validators accept, for clients and fuzzers: some non-space, no controls.
+        json_schema_extra={
+            "pattern": r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        },
+    ),
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=254),
+    AfterValidator(_email),
+    Field(
+        json_schema_extra={"format": "email"},
+        description="Unique among customers, compared case-insensitively; stored as given.",
+        examples=["maija@example.com"],
+    ),
+]
+Phone = Annotated[
+    str,
+    StringConstraints(pattern=_PHONE),
+    Field(
+        description="Digits, spaces and + - ( ); up to 32 characters.",
+        examples=["+358 40 123 4567"],
+    ),
+]
+BusinessId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{7}-[0-9]$"),
+    AfterValidator(_business_id),
+    Field(description="Finnish business ID with a valid check digit.", examples=["0112038-9"]),
+]
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+class CustomerCreate(BaseModel):
+    """Body of `POST /customers`."""
+
+    model_config = ConfigDict(**_STRICT, title="CustomerCreate")
+
+    name: Name
+    email: Email
+    phone: Phone | None = None
+    businessId: BusinessId | None = None
+
+
+class CustomerReplace(CustomerCreate):
+    """Body of `PUT /customers/{id}`: every writable field; an absent optional one is cleared."""
+
+    model_config = ConfigDict(**_STRICT, title="CustomerReplace")
+
+
+class CustomerPatch(BaseModel):
+    """Body of `PATCH /customers/{id}` (JSON merge patch): `null` clears an optional field."""
+
+    model_config = ConfigDict(**_STRICT, title="CustomerPatch")
+
+    # name and email cannot be cleared: null is a 400, so the schema does not offer it.
+    name: Name | SkipJsonSchema[None] = None
+    email: Email | SkipJsonSchema[None] = None
+    phone: Phone | None = None
+    businessId: BusinessId | None = None
+
+
+class Customer(BaseModel):
+    """A customer as the API returns it; unset optional fields are `null`."""
+
+    model_config = ConfigDict(title="Customer")
+
+    id: str = Field(description="Opaque id made by the server.")
+    name: str
+    email: str
+    phone: str | None
+    businessId: str | None
+    createdAt: str = Field(description="RFC 3339 UTC.", examples=["2026-01-31T12:00:00.000000Z"])
+    updatedAt: str = Field(description="RFC 3339 UTC.", examples=["2026-01-31T12:00:00.000000Z"])
+
+
+# API field name -> store column.
+COLUMN_OF = {"name": "name", "email": "email", "phone": "phone", "businessId": "business_id"}
+REQUIRED_FIELDS = ("name", "email")
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    field = error["loc"][0] if error["loc"] else ""
+    if kind == "extra_forbidden":
+        return "is read-only" if field in READ_ONLY_FIELDS else "is not a known field"
+    if kind == "missing":
+        return "is required"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def describe_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field, message) for every error, the field a dotted JSON path."""
+    pairs: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        pairs.setdefault(field, _message(error))
+    return list(pairs.items())

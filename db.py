@@ -1,0 +1,347 @@
+"""The customer store: a narrow interface, a plain record, and its sqlite3 version.
+
+Views see `CustomerStore` and the errors below, never SQL. The sqlite store owns
+one connection and a lock: an in-memory database lives and dies with its
+connection, so a connection per thread would give each thread its own empty
+database. With a file (`SQLITE_PATH`), several processes may share it in WAL
+mode, each with its own connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# Fields a client may write, by their column name.
+WRITABLE_COLUMNS = ("name", "email", "phone", "business_id")
+SCHEMA_VERSION = 1
+
+
+class StoreError(Exception):
+    """Base of the errors a store raises."""
+
+
+class CustomerNotFound(StoreError):
+    """No customer has that id."""
+
+
+class EmailTaken(StoreError):
+    """Another customer already has that email (compared case-insensitively)."""
+
+
+class VersionMismatch(StoreError):
+    """The customer changed since the version the caller expected."""
+
+    def __init__(self, current: CustomerRecord) -> None:
+        super().__init__("version mismatch")
+        self.current = current
+
+
+class StoreUnavailable(StoreError):
+    """The store did not answer."""
+
+
+@dataclass(slots=True)
+class CustomerRecord:
+    """One customer as stored; `version` grows by one on every change."""
+
+    id: str
+    name: str
+    email: str
+    phone: str | None
+    business_id: str | None
+    created_at: str
+    updated_at: str
+    version: int
+
+    def to_public(self) -> dict[str, Any]:
+        """The customer as the API shows it (camelCase, every field present)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "businessId": self.business_id,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class Page:
+    """A slice of the list in (created_at, id) order, and whether more follow."""
+
+    items: list[CustomerRecord]
+    has_more: bool
+
+
+class CustomerStore(Protocol):
+    """What the views need from a store; the sqlite and DynamoDB stores agree on it."""
+
+    kind: str
+
+    def create(
+        self, *, name: str, email: str, phone: str | None, business_id: str | None
+    ) -> CustomerRecord: ...
+
+    def get(self, customer_id: str) -> CustomerRecord: ...
+
+    def list_page(
+        self,
+        *,
+        limit: int,
+        after: tuple[str, str] | None = None,
+        email: str | None = None,
+        business_id: str | None = None,
+    ) -> Page: ...
+
+    def update(
+        self,
+        customer_id: str,
+        *,
+        changes: Mapping[str, str | None],
+        expected_version: int | None = None,
+    ) -> CustomerRecord: ...
+
+    def delete(self, customer_id: str) -> None: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def utc_timestamp() -> str:
+    """Now as RFC 3339 UTC with microseconds; fixed width, so text order is time order."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_customer_id() -> str:
+    """An opaque, unguessable id."""
+    return str(uuid.uuid4())
+
+
+def email_key(email: str) -> str:
+    """The form in which emails are compared: uniqueness, filters and 409s."""
+    return email.lower()
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS customers (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    email       TEXT NOT NULL,
+    email_key   TEXT NOT NULL,
+    phone       TEXT,
+    business_id TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    version     INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS customers_email_key ON customers (email_key);
+CREATE INDEX IF NOT EXISTS customers_listing ON customers (created_at, id);
+CREATE INDEX IF NOT EXISTS customers_business ON customers (business_id, created_at, id);
+"""
+
+COLUMNS = "id, name, email, phone, business_id, created_at, updated_at, version"
+
+
+class SqliteStore:
+    """The store on sqlite3: `:memory:` (the default) or a file in WAL mode."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str = ":memory:", *, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self.in_memory = path in ("", ":memory:") or path.startswith("file::memory:")
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            path,
+            check_same_thread=False,  # shared by threads, always under self._lock
+            isolation_level=None,  # autocommit; multi-statement writes BEGIN IMMEDIATE
+            timeout=busy_timeout_ms / 1000,
+            uri=path.startswith("file:"),
+        )
+        if not self.in_memory:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a write is on disk before it is acknowledged, so it survives a crash
+            # of the process and of the machine.
+            self._conn.execute("PRAGMA synchronous = FULL")
+        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION; safe to run by every process at start."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                (version,) = self._conn.execute("PRAGMA user_version").fetchone() or (0,)
+                if version > SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"{self.path} has schema version {version}; this service knows "
+                        f"up to {SCHEMA_VERSION}"
+                    )
+                if version < 1:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            self._conn.execute(statement)
+                    self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def create(
+        self, *, name: str, email: str, phone: str | None, business_id: str | None
+    ) -> CustomerRecord:
+        now = utc_timestamp()
+        record = CustomerRecord(new_customer_id(), name, email, phone, business_id, now, now, 1)
+        try:
+            with self._lock:
+                self._conn.execute(
+                    "INSERT INTO customers (id, name, email, email_key, phone, business_id,"
+                    " created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.id,
+                        name,
+                        email,
+                        email_key(email),
+                        phone,
+                        business_id,
+                        now,
+                        now,
+                        1,
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise EmailTaken(email) from exc
+        return record
+
+    def get(self, customer_id: str) -> CustomerRecord:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {COLUMNS} FROM customers WHERE id = ?", (customer_id,)
+            ).fetchone()
+        if row is None:
+            raise CustomerNotFound(customer_id)
+        return CustomerRecord(*row)
+
+    def list_page(
+        self,
+        *,
+        limit: int,
+        after: tuple[str, str] | None = None,
+        email: str | None = None,
+        business_id: str | None = None,
+    ) -> Page:
+        where: list[str] = []
+        params: list[Any] = []
+        if email is not None:
+            where.append("email_key = ?")
+            params.append(email_key(email))
+        if business_id is not None:
+            where.append("business_id = ?")
+            params.append(business_id)
+        if after is not None:
+            where.append("(created_at, id) > (?, ?)")
+            params.extend(after)
+        sql = f"SELECT {COLUMNS} FROM customers"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, id LIMIT ?"
+        params.append(limit + 1)
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        has_more = len(rows) > limit
+        return Page(items=[CustomerRecord(*row) for row in rows[:limit]], has_more=has_more)
+
+    def update(
+        self,
+        customer_id: str,
+        *,
+        changes: Mapping[str, str | None],
+        expected_version: int | None = None,
+    ) -> CustomerRecord:
+        unknown = set(changes) - set(WRITABLE_COLUMNS)
+        if unknown:
+            raise ValueError(f"not writable: {sorted(unknown)}")
+        assignments = [f"{column} = ?" for column in changes]
+        params: list[Any] = list(changes.values())
+        if "email" in changes:
+            assignments.append("email_key = ?")
+            params.append(email_key(str(changes["email"])))
+        assignments += ["updated_at = ?", "version = version + 1"]
+        params.append(utc_timestamp())
+        sql = f"UPDATE customers SET {', '.join(assignments)} WHERE id = ?"
+        params.append(customer_id)
+        if expected_version is not None:
+            sql += " AND version = ?"
+            params.append(expected_version)
+        sql += f" RETURNING {COLUMNS}"
+        with self._lock:
+            try:
+                row = self._conn.execute(sql, params).fetchone()
+            except sqlite3.IntegrityError as exc:
+                raise EmailTaken(str(changes.get("email"))) from exc
+            if row is not None:
+                return CustomerRecord(*row)
+            current = self._conn.execute(
+                f"SELECT {COLUMNS} FROM customers WHERE id = ?", (customer_id,)
+            ).fetchone()
+        if current is None:
+            raise CustomerNotFound(customer_id)
+        raise VersionMismatch(CustomerRecord(*current))
+
+    def delete(self, customer_id: str) -> None:
+        with self._lock:
+            deleted = self._conn.execute(
+                "DELETE FROM customers WHERE id = ?", (customer_id,)
+            ).rowcount
+        if not deleted:
+            raise CustomerNotFound(customer_id)
+
+    def ping(self) -> None:
+        try:
+            with self._lock:
+                self._conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def integrity_check(self) -> str:
+        """`PRAGMA integrity_check`'s verdict: 'ok' for a sound database."""
+        with self._lock:
+            (verdict,) = self._conn.execute("PRAGMA integrity_check").fetchone() or ("",)
+        return str(verdict)
+
+
+def open_store(settings: Mapping[str, Any]) -> CustomerStore:
+    """The store `CUSTOMER_STORE` names; DynamoDB's module is imported only when chosen."""
+    if settings["CUSTOMER_STORE"] == "dynamodb":
+        from dynamo_store import DynamoStore
+
+        return DynamoStore.from_settings(settings)
+    return SqliteStore(settings["SQLITE_PATH"])
+
+
+def init_app(app: Flask) -> CustomerStore:
+    """Open the store for `app`, keep it in `app.extensions`, and add `flask init-db`."""
+    store = open_store(app.config)
+    app.extensions["customer_store"] = store
+
+    @app.cli.command("init-db")
+    def init_db_command() -> None:
+        """Create the schema (idempotent; it is also created at start)."""
+        print(f"store ready: {store.kind}")
+
+    return store

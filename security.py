@@ -1,0 +1,206 @@
+"""Who may call, how often, and what every response tells a browser.
+
+API keys come from `API_KEYS` or, on Lambda, from the SSM parameter named by
+`API_KEYS_SSM_PARAMETER` (read once per container). The key check runs before
+anything else in a request: without a valid key, neither validation, nor the
+store, nor the business register is reached. Keys are compared in constant
+time and only their short fingerprints are ever logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import structlog
+from flask import Flask, Response, current_app, g, request
+
+from config import ConfigError
+from problems import Unauthorized
+
+log = structlog.get_logger(__name__)
+
+# Routes anyone may call, keys or not: liveness, the API's description, its docs.
+OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
+OPEN_PREFIXES = ("/docs/",)
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def fingerprint(key: str) -> str:
+    """A short, non-reversible tag for a key: enough to tell keys apart in logs."""
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def keys_from_ssm(
+    parameter: str, *, region: str | None, endpoint_url: str | None
+) -> tuple[str, ...]:
+    """The comma-separated keys in an SSM parameter (SecureString or String)."""
+    import boto3
+
+    ssm = boto3.client("ssm", region_name=region, endpoint_url=endpoint_url)
+    value = ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+    return tuple(key.strip() for key in str(value).split(",") if key.strip())
+
+
+class KeyRing:
+    """The configured keys, matched exactly and in constant time."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._keys = tuple(key.encode() for key in keys)
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def fingerprints(self) -> list[str]:
+        return [fingerprint(key.decode()) for key in self._keys]
+
+    def match(self, presented: str) -> bool:
+        """Whether `presented` is a key; all keys are compared, so timing tells nothing."""
+        candidate = presented.encode()
+        found = False
+        for key in self._keys:
+            found |= hmac.compare_digest(candidate, key)
+        return found
+
+
+def load_keys(settings: Mapping[str, Any]) -> KeyRing:
+    """The keys from the settings; raises ConfigError when keys are required and missing."""
+    keys: tuple[str, ...] = tuple(settings["API_KEYS"])
+    if settings["API_KEYS_SSM_PARAMETER"]:
+        keys += keys_from_ssm(
+            settings["API_KEYS_SSM_PARAMETER"],
+            region=settings["AWS_REGION"],
+            endpoint_url=settings["AWS_ENDPOINT_URL"],
+        )
+    if not keys and settings["REQUIRE_API_KEYS"]:
+        raise ConfigError(
+            "REQUIRE_API_KEYS=1 but neither API_KEYS nor API_KEYS_SSM_PARAMETER gives a key"
+        )
+    return KeyRing(keys)
+
+
+def _presented_key() -> str | None:
+    authorization = request.headers.get("Authorization")
+    if authorization is not None:
+        scheme, _, credentials = authorization.partition(" ")
+        return credentials if scheme.lower() == "bearer" and credentials else ""
+    return request.headers.get("X-API-Key")
+
+
+def _is_open_path() -> bool:
+    return request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIXES)
+
+
+def _require_key() -> None:
+    g.client_key = None
+    # CORS preflights carry no credentials by design; they answer only Allow headers.
+    if request.method == "OPTIONS" or _is_open_path():
+        return
+    keys: KeyRing = current_app.extensions["api_keys"]
+    presented = _presented_key()
+    if presented is None:
+        raise Unauthorized(
+            "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+            headers={"WWW-Authenticate": 'Bearer realm="customer-api"'},
+        )
+    if not keys.match(presented):
+        log.info("api_key_rejected", key_fingerprint=fingerprint(presented))
+        raise Unauthorized(
+            "The API key is not valid.",
+            headers={"WWW-Authenticate": 'Bearer realm="customer-api", error="invalid_token"'},
+        )
+    g.client_key = fingerprint(presented)
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    if "RateLimit-Reset" in headers:
+        # flask-limiter gives an epoch time; the RateLimit header fields carry seconds left.
+        reset = int(headers["RateLimit-Reset"]) - int(time.time())
+        headers["RateLimit-Reset"] = str(max(reset, 0))
+        if response.status_code != 429:
+            del headers["Retry-After"]
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    if request.path == "/docs" or request.path.startswith("/docs/"):
+        headers["Content-Security-Policy"] = DOCS_CSP
+    else:
+        headers["Content-Security-Policy"] = API_CSP
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def rate_limit_key() -> str:
+    """Whom a limit counts: the key's fingerprint, else the client's address."""
+    return g.get("client_key") or request.remote_addr or "unknown"
+
+
+def init_app(app: Flask) -> None:
+    """Keys (when configured), rate limits (when RATE_LIMIT is set), CORS, headers."""
+    # Registered first so that it runs last, after flask-limiter has added its headers.
+    app.after_request(_security_headers)
+    keys = load_keys(app.config)
+    app.extensions["api_keys"] = keys
+    if keys:
+        log.info("api_keys_loaded", fingerprints=keys.fingerprints())
+        app.before_request(_require_key)
+    else:
+        log.warning(
+            "api_keys_off",
+            detail="No API key is configured: every route is open. Set API_KEYS for any "
+            "deployment that holds real data.",
+        )
+    if app.config["RATE_LIMIT"]:
+        from flask_limiter import Limiter
+
+        # Over the limit, flask-limiter raises TooManyRequests: problems renders it,
+        # and the limiter adds RateLimit-* and Retry-After to that response.
+        limiter = Limiter(
+            rate_limit_key,
+            app=app,
+            default_limits=[app.config["RATE_LIMIT"]],
+            storage_uri="memory://",
+            headers_enabled=True,
+            header_name_mapping=_ratelimit_headers(),
+        )
+        limiter.request_filter(_is_open_path)
+    if app.config["CORS_ORIGINS"]:
+        from flask_cors import CORS
+
+        CORS(
+            app,
+            origins=list(app.config["CORS_ORIGINS"]),
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "Location", "Link", "X-Request-ID", "Retry-After"],
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        )
+
+
+def _ratelimit_headers() -> dict[Any, str]:
+    from flask_limiter import HeaderNames
+
+    return {
+        HeaderNames.LIMIT: "RateLimit-Limit",
+        HeaderNames.REMAINING: "RateLimit-Remaining",
+        HeaderNames.RESET: "RateLimit-Reset",
+        HeaderNames.RETRY_AFTER: "Retry-After",
+    }

@@ -1,0 +1,107 @@
+"""Shared fixtures: a fresh app per test, its client, stores, and real servers on loopback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.serving import make_server
+
+from app import create_app
+from config import CONVERTERS
+from db import CustomerStore, SqliteStore
+
+TEST_SETTINGS: dict[str, Any] = {"TESTING": True, "SQLITE_PATH": ":memory:", "LOG_LEVEL": "INFO"}
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts from the defaults, whatever the shell running pytest has set."""
+    for name in CONVERTERS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def app_settings() -> dict[str, Any]:
+    """Settings for the `app` fixture; a test may override this fixture or update it."""
+    return dict(TEST_SETTINGS)
+
+
+@pytest.fixture
+def app(app_settings: dict[str, Any]) -> Iterator[Flask]:
+    application = create_app(app_settings)
+    yield application
+    application.extensions["customer_store"].close()
+    application.extensions["business_client"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class Customers:
+    """Repeated customer actions over the test client, with their expected answers checked."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self._serial = 0
+
+    def body(self, **fields: Any) -> dict[str, Any]:
+        self._serial += 1
+        return {
+            "name": f"Customer {self._serial}",
+            "email": f"c{self._serial}@example.com",
+            **fields,
+        }
+
+    def create(self, **fields: Any) -> dict[str, Any]:
+        response = self.client.post("/customers", json=self.body(**fields))
+        assert response.status_code == 201, response.get_json()
+        created: dict[str, Any] = response.get_json()
+        return created
+
+
+@pytest.fixture
+def customers(client: FlaskClient) -> Customers:
+    return Customers(client)
+
+
+@pytest.fixture(params=["memory", "file"])
+def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[CustomerStore]:
+    """Every store implementation, for the store-contract tests."""
+    path = ":memory:" if request.param == "memory" else str(tmp_path / "customers.db")
+    sqlite_store = SqliteStore(path)
+    yield sqlite_store
+    sqlite_store.close()
+
+
+class LiveServer:
+    """A real, threaded HTTP server for `app` on a free loopback port."""
+
+    def __init__(self, app: Flask) -> None:
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.session = requests.Session()
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    with LiveServer(app) as server:
+        yield server

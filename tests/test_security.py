@@ -1,0 +1,215 @@
+"""Access control, rate limits, CORS and security headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from app import create_app
+from config import ConfigError
+from security import KeyRing, fingerprint
+from tests.conftest import TEST_SETTINGS
+
+KEY, OTHER_KEY = "s3cret-key-one", "s3cret-key-two"
+
+
+@pytest.fixture
+def app_settings() -> dict[str, Any]:
+    return {**TEST_SETTINGS, "API_KEYS": (KEY, OTHER_KEY)}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        bearer("wrong"),
+        bearer(KEY.upper()),
+        bearer(KEY + " "),
+        bearer(f"{KEY},{OTHER_KEY}"),
+        {"Authorization": f"Basic {KEY}"},
+        {"Authorization": KEY},
+        {"Authorization": "Bearer "},
+        {"X-API-Key": "wrong"},
+        {"X-API-Key": ""},
+        {"Authorization": "Bearer wrong", "X-API-Key": KEY},
+    ],
+    ids=repr,
+)
+def test_requests_without_a_valid_key_get_401(client: FlaskClient, headers: dict[str, str]) -> None:
+    response = client.get("/customers", headers=headers)
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    for key in (KEY, OTHER_KEY, "wrong"):
+        assert key not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("headers", [bearer(KEY), bearer(OTHER_KEY), {"X-API-Key": KEY}])
+def test_either_header_with_a_valid_key_is_let_in(
+    client: FlaskClient, headers: dict[str, str]
+) -> None:
+    assert client.get("/customers", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("post", "/customers", {"data": "{not json", "content_type": "application/json"}),
+        ("post", "/customers", {"data": "x", "content_type": "text/plain"}),
+        ("post", "/customers", {"json": {"name": "", "email": "bad", "id": "x"}}),
+        ("get", "/customers", {"query_string": {"limit": "9999", "bogus": "1"}}),
+        ("get", "/businesses/not-an-id", {}),
+        ("get", "/businesses/0112038-9", {}),
+        ("patch", "/customers/missing", {"json": {"name": None}}),
+        ("delete", "/customers/missing", {}),
+        ("get", "/customers/missing/business", {}),
+    ],
+)
+def test_key_is_checked_before_anything_else(
+    app_settings: dict[str, Any], method: str, path: str, kwargs: dict[str, Any]
+) -> None:
+    # GIVEN a store and a register client that fail the test if touched
+    class Untouchable:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"reached {name} without a key")
+
+    application = create_app(app_settings)
+    store, register = (
+        application.extensions["customer_store"],
+        application.extensions["business_client"],
+    )
+    application.extensions["customer_store"] = Untouchable()
+    application.extensions["business_client"] = Untouchable()
+    # WHEN a keyless request with some other fault arrives THEN it gets 401, nothing else
+    response = getattr(application.test_client(), method)(path, **kwargs)
+    assert response.status_code == 401
+    store.close()
+    register.close()
+
+
+@pytest.mark.parametrize("path", ["/health", "/openapi.json", "/docs", "/docs/swagger-ui.css"])
+def test_health_spec_and_docs_stay_open(client: FlaskClient, path: str) -> None:
+    with client.get(path) as response:
+        assert response.status_code == 200
+
+
+def test_openapi_declares_the_key_schemes_when_keys_are_on(client: FlaskClient) -> None:
+    document = client.get("/openapi.json").get_json()
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    assert "401" in document["paths"]["/customers"]["post"]["responses"]
+    assert "security" not in document["paths"]["/health"]["get"]
+
+
+def test_keys_never_reach_the_logs(
+    app_settings: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    application = create_app({**app_settings, "LOG_LEVEL": "DEBUG"})
+    client = application.test_client()
+    client.get("/customers", headers=bearer(KEY))
+    client.get("/customers", headers=bearer("presented-wrong-key"))
+    client.get("/customers", headers={"X-API-Key": OTHER_KEY})
+    application.extensions["customer_store"].close()
+    application.extensions["business_client"].close()
+    logged = capsys.readouterr().out
+    assert fingerprint(KEY) in logged  # the start-up line names keys by fingerprint only
+    for secret in (KEY, OTHER_KEY, "presented-wrong-key"):
+        assert secret not in logged
+
+
+def test_key_ring_matches_exactly() -> None:
+    ring = KeyRing([KEY])
+    assert ring.match(KEY)
+    assert not ring.match(KEY[:-1])
+    assert not ring.match(KEY + "x")
+    assert not ring.match("")
+    assert not KeyRing([])
+
+
+def test_required_keys_refuse_to_start_without_one() -> None:
+    with pytest.raises(ConfigError, match="REQUIRE_API_KEYS"):
+        create_app({**TEST_SETTINGS, "REQUIRE_API_KEYS": True})
+
+
+def test_no_keys_logs_a_warning_and_serves(capsys: pytest.CaptureFixture[str]) -> None:
+    application = create_app(TEST_SETTINGS)
+    assert application.test_client().get("/customers").status_code == 200
+    application.extensions["customer_store"].close()
+    application.extensions["business_client"].close()
+    assert '"api_keys_off"' in capsys.readouterr().out
+
+
+def test_rate_limit_answers_429_problem_with_headers() -> None:
+    application = create_app({**TEST_SETTINGS, "API_KEYS": (KEY,), "RATE_LIMIT": "2/minute"})
+    client = application.test_client()
+    first = client.get("/customers", headers=bearer(KEY))
+    assert first.headers["RateLimit-Limit"] == "2"
+    assert first.headers["RateLimit-Remaining"] == "1"
+    assert 0 <= int(first.headers["RateLimit-Reset"]) <= 61
+    assert "Retry-After" not in first.headers
+    client.get("/customers", headers=bearer(KEY))
+    limited = client.get("/customers", headers=bearer(KEY))
+    assert limited.status_code == 429
+    assert limited.mimetype == "application/problem+json"
+    assert 0 < int(limited.headers["Retry-After"]) <= 61
+    assert limited.get_json()["status"] == 429
+    # /health is not counted against the key, and another key has its own budget
+    assert client.get("/health").status_code == 200
+    application.extensions["customer_store"].close()
+    application.extensions["business_client"].close()
+
+
+def test_rate_limit_is_off_by_default(client: FlaskClient) -> None:
+    for _ in range(30):
+        response = client.get("/customers", headers=bearer(KEY))
+        assert response.status_code == 200
+    assert "RateLimit-Limit" not in response.headers
+
+
+def test_security_headers_on_data_and_docs(client: FlaskClient) -> None:
+    data = client.get("/customers", headers=bearer(KEY))
+    assert data.headers["X-Content-Type-Options"] == "nosniff"
+    assert data.headers["Cache-Control"] == "no-store"
+    missing = client.get("/nowhere")
+    assert missing.headers["X-Content-Type-Options"] == "nosniff"
+    docs = client.get("/docs")
+    csp = docs.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-eval" not in csp
+    assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    assert "<script>" not in docs.get_data(as_text=True)  # no inline script to allow
+
+
+def test_cors_is_off_by_default(client: FlaskClient) -> None:
+    response = client.get(
+        "/customers", headers={**bearer(KEY), "Origin": "https://app.example.com"}
+    )
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cors_allows_only_listed_origins() -> None:
+    application = create_app(
+        {**TEST_SETTINGS, "API_KEYS": (KEY,), "CORS_ORIGINS": ("https://app.example.com",)}
+    )
+    client = application.test_client()
+    allowed = client.get("/customers", headers={**bearer(KEY), "Origin": "https://app.example.com"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    other = client.get("/customers", headers={**bearer(KEY), "Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    preflight = client.options(
+        "/customers",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    application.extensions["customer_store"].close()
+    application.extensions["business_client"].close()
