@@ -44,6 +44,9 @@ pytest: $(VENV)/.dev-installed
 
 test: lint typecheck pytest
 
+fuzz: $(VENV)/.dev-installed
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/pytest -q tests/test_fuzz.py
+
 lock: $(VENV)/.dev-installed
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in

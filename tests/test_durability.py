@@ -1,0 +1,132 @@
+"""Crash safety of the file store: `kill -9` the real server mid-load, lose nothing acknowledged."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """`python app.py` on a file store, in its own process group so kill -9 takes all of it."""
+
+    def __init__(self, database: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "SQLITE_PATH": str(database),
+            "WORKERS": "1",
+            "LOG_LEVEL": "WARNING",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._wait_until_healthy()
+
+    def _wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError("the server did not become healthy")
+
+    def kill_hard(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+def load(url: str, acknowledged: dict[str, dict[str, object]], stop: threading.Event, tag: str) -> None:
+    """Create customers until the server dies; remember each one that got a 201."""
+    serial = 0
+    with requests.Session() as session:
+        while not stop.is_set():
+            serial += 1
+            body = {"name": f"Durable {tag} {serial}", "email": f"{tag}-{serial}@example.com", "phone": "+358 1"}
+            try:
+                response = session.post(f"{url}/customers", json=body, timeout=5)
+            except requests.RequestException:
+                return
+            if response.status_code == 201:
+                created = response.json()
+                acknowledged[created["id"]] = created
+
+
+@pytest.mark.slow
+def test_kill_9_loses_no_acknowledged_create(tmp_path: Path) -> None:
+    database = tmp_path / "customers.db"
+    acknowledged: dict[str, dict[str, object]] = {}
+    rng = random.Random(20261125)
+    for round_number in range(4):
+        # GIVEN a server under a load of creates
+        server = ServerProcess(database)
+        stop = threading.Event()
+        loaders = [
+            threading.Thread(target=load, args=(server.url, acknowledged, stop, f"r{round_number}t{i}"))
+            for i in range(4)
+        ]
+        for thread in loaders:
+            thread.start()
+        # WHEN it is killed with SIGKILL at a random moment
+        time.sleep(rng.uniform(0.2, 1.2))
+        server.kill_hard()
+        stop.set()
+        for thread in loaders:
+            thread.join(timeout=10)
+
+        # THEN the file is sound and every acknowledged create is there, intact
+        with sqlite3.connect(database) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        connection.close()
+        restarted = ServerProcess(database)
+        with requests.Session() as session:
+            for customer_id, created in acknowledged.items():
+                stored = session.get(f"{restarted.url}/customers/{customer_id}", timeout=5)
+                assert stored.status_code == 200, customer_id
+                assert stored.json() == created
+        assert restarted.stop() == 0
+    assert len(acknowledged) > 20  # the load really ran
+
+
+def test_sigterm_stops_cleanly_with_exit_code_zero(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "customers.db")
+    made = requests.post(
+        f"{server.url}/customers", json={"name": "n", "email": "t@example.com"}, timeout=5
+    )
+    assert made.status_code == 201
+    assert server.stop() == 0
+    with sqlite3.connect(tmp_path / "customers.db") as connection:
+        assert connection.execute("SELECT count(*) FROM customers").fetchone() == (1,)
+    connection.close()
