@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from flask import Flask, Response, current_app
-from flask.json.provider import JSONProvider
 
 import customers
 import db
@@ -23,20 +21,7 @@ import problems
 import security
 from business_client import BusinessClient
 from config import DEFAULTS, check_settings, settings_from_env
-
-
-class OrjsonProvider(JSONProvider):
-    """Flask's JSON through orjson: the same output, a fraction of the cost per response."""
-
-    def dumps(self, obj: Any, **kwargs: Any) -> str:
-        return orjson.dumps(obj).decode()
-
-    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        return orjson.loads(s)
-
-    def response(self, *args: Any, **kwargs: Any) -> Response:
-        payload = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(orjson.dumps(payload), mimetype="application/json")
+from jsonio import OrjsonProvider, json_response
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -88,7 +73,7 @@ def health() -> Response:
         store.ping()
     except db.StoreError:
         raise problems.ServiceUnavailable("The store does not answer.") from None
-    return current_app.json.response({"status": "ok", "store": store.kind})
+    return json_response({"status": "ok", "store": store.kind})
 
 
 if __name__ == "__main__":

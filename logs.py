@@ -13,6 +13,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -33,7 +34,7 @@ def _shared_processors() -> list[Any]:
     ]
 
 
-def _render(_: Any, __: str, event: dict[str, Any]) -> bytes:
+def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> bytes:
     return orjson.dumps(event, default=str)
 
 

@@ -13,8 +13,10 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from jsonio import json_response
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:customer-api:problem:"
@@ -106,9 +108,7 @@ def field_errors(pairs: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
 
 def render(problem: Problem) -> Response:
     """The problem as a response, with its headers and the problem media type."""
-    response = current_app.json.response(problem.to_dict())
-    response.status_code = problem.status
-    response.mimetype = PROBLEM_JSON
+    response = json_response(problem.to_dict(), problem.status, mimetype=PROBLEM_JSON)
     for name, value in problem.headers.items():
         response.headers[name] = value
     return response

@@ -102,10 +102,18 @@ def _is_open_path() -> bool:
     return request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIXES)
 
 
+def _is_cors_preflight() -> bool:
+    """A browser's preflight carries no credentials by design; it learns only CORS headers."""
+    return (
+        request.method == "OPTIONS"
+        and bool(current_app.config["CORS_ORIGINS"])
+        and "Access-Control-Request-Method" in request.headers
+    )
+
+
 def _require_key() -> None:
     g.client_key = None
-    # CORS preflights carry no credentials by design; they answer only Allow headers.
-    if request.method == "OPTIONS" or _is_open_path():
+    if _is_open_path() or _is_cors_preflight():
         return
     keys: KeyRing = current_app.extensions["api_keys"]
     presented = _presented_key()

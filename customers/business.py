@@ -18,6 +18,7 @@ from business_client import (
 )
 from customers import bp
 from customers.routes import find, query_args
+from jsonio import json_response
 from problems import NotFound, Problem, ValidationFailed, field_errors
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def lookup(business_id: str) -> Business:
 
 
 def business_response(business: Business) -> Response:
-    return current_app.json.response(business.model_dump(mode="json"))
+    return json_response(business.model_dump(mode="json"))
 
 
 @bp.get("/businesses/<business_id>")
@@ -124,4 +125,4 @@ def customer_with_business(record: CustomerRecord) -> Response:
             body["business"] = lookup(record.business_id).model_dump(mode="json")
         except BusinessError as exc:
             body["businessError"] = problem_for(exc).to_dict()
-    return current_app.json.response(body)
+    return json_response(body)

@@ -19,6 +19,7 @@ from customers.schemas import (
     describe_errors,
 )
 from db import CustomerNotFound, CustomerRecord, EmailTaken, VersionMismatch
+from jsonio import json_response
 from problems import (
     EmailConflict,
     NotFound,
@@ -145,8 +146,7 @@ def etag_of(record: CustomerRecord) -> str:
 
 
 def customer_response(record: CustomerRecord, status: int = 200) -> Response:
-    response = current_app.json.response(record.to_public())
-    response.status_code = status
+    response = json_response(record.to_public(), status)
     response.set_etag(etag_of(record))
     return response
 
@@ -210,12 +210,13 @@ def list_customers() -> Response:
                 errors=field_errors([("cursor", "is not a cursor this query made")]),
             ) from None
     page = store().list_page(limit=limit, after=after, email=email, business_id=business_id)
-    response = current_app.json.response([record.to_public() for record in page.items])
+    response = json_response([record.to_public() for record in page.items])
     if page.has_more:
         last = page.items[-1]
         cursor = encode_cursor(last.created_at, last.id, email=email, business_id=business_id)
-        params = {"limit": limit, "cursor": cursor, "email": email, "businessId": business_id}
-        link = url_for(".list_customers", **{k: v for k, v in params.items() if v is not None})
+        params: dict[str, Any] = {"limit": limit, "cursor": cursor}
+        params.update({k: v for k, v in (("email", email), ("businessId", business_id)) if v})
+        link = url_for(".list_customers", **params)
         response.headers["Link"] = f'<{link}>; rel="next"'
     return response
 

@@ -16,6 +16,8 @@ from app import create_app
 from config import CONVERTERS
 from db import CustomerStore, SqliteStore
 
+pytest_plugins = ["tests.dynamo"]
+
 TEST_SETTINGS: dict[str, Any] = {"TESTING": True, "SQLITE_PATH": ":memory:", "LOG_LEVEL": "INFO"}
 
 
@@ -72,9 +74,12 @@ def customers(client: FlaskClient) -> Customers:
     return Customers(client)
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "file", "dynamodb"])
 def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[CustomerStore]:
     """Every store implementation, for the store-contract tests."""
+    if request.param == "dynamodb":
+        yield request.getfixturevalue("dynamo_store")
+        return
     path = ":memory:" if request.param == "memory" else str(tmp_path / "customers.db")
     sqlite_store = SqliteStore(path)
     yield sqlite_store

@@ -68,13 +68,19 @@ class ServerProcess:
         return self.process.wait(timeout=30)
 
 
-def load(url: str, acknowledged: dict[str, dict[str, object]], stop: threading.Event, tag: str) -> None:
+def load(
+    url: str, acknowledged: dict[str, dict[str, object]], stop: threading.Event, tag: str
+) -> None:
     """Create customers until the server dies; remember each one that got a 201."""
     serial = 0
     with requests.Session() as session:
         while not stop.is_set():
             serial += 1
-            body = {"name": f"Durable {tag} {serial}", "email": f"{tag}-{serial}@example.com", "phone": "+358 1"}
+            body = {
+                "name": f"Durable {tag} {serial}",
+                "email": f"{tag}-{serial}@example.com",
+                "phone": "+358 1",
+            }
             try:
                 response = session.post(f"{url}/customers", json=body, timeout=5)
             except requests.RequestException:
@@ -94,7 +100,9 @@ def test_kill_9_loses_no_acknowledged_create(tmp_path: Path) -> None:
         server = ServerProcess(database)
         stop = threading.Event()
         loaders = [
-            threading.Thread(target=load, args=(server.url, acknowledged, stop, f"r{round_number}t{i}"))
+            threading.Thread(
+                target=load, args=(server.url, acknowledged, stop, f"r{round_number}t{i}")
+            )
             for i in range(4)
         ]
         for thread in loaders:

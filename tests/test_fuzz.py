@@ -31,35 +31,40 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 KEY = "fuzz-key"
 
 
-def _fuzz_app(httpserver: HTTPServer, **settings_: Any) -> Flask:
-    httpserver.expect_request("/companies").respond_with_json(company_found_body("0112038-9"))
+REGISTER = HTTPServer(host="127.0.0.1", port=0)
+REGISTER.start()
+REGISTER.expect_request("/companies").respond_with_json(company_found_body("0112038-9"))
+
+
+def _fuzz_app(**settings_: Any) -> Flask:
     return create_app(
         {
             **TEST_SETTINGS,
             "LOG_LEVEL": "WARNING",
             "PROPAGATE_EXCEPTIONS": False,  # a bug must show as the 500 the client would get
             "TESTING": False,
-            "BUSINESS_API_URL": httpserver.url_for("/"),
+            "BUSINESS_API_URL": REGISTER.url_for("/"),
             "BUSINESS_RETRIES": 0,
             **settings_,
         }
     )
 
 
-@pytest.fixture
-def open_api(httpserver: HTTPServer) -> Iterator[Any]:
-    app = _fuzz_app(httpserver)
-    yield schemathesis.openapi.from_wsgi("/openapi.json", app)
-    app.extensions["customer_store"].close()
-    app.extensions["business_client"].close()
+OPEN_APP = _fuzz_app()
+KEYED_APP = _fuzz_app(API_KEYS=(KEY,))
+LOCKED_APP = _fuzz_app(API_KEYS=(KEY,))  # never sent the key
+open_schema = schemathesis.openapi.from_wsgi("/openapi.json", OPEN_APP)
+keyed_schema = schemathesis.openapi.from_wsgi("/openapi.json", KEYED_APP)
+locked_schema = schemathesis.openapi.from_wsgi("/openapi.json", LOCKED_APP)
 
 
-@pytest.fixture
-def keyed_api(httpserver: HTTPServer) -> Iterator[Any]:
-    app = _fuzz_app(httpserver, API_KEYS=(KEY,))
-    yield schemathesis.openapi.from_wsgi("/openapi.json", app)
-    app.extensions["customer_store"].close()
-    app.extensions["business_client"].close()
+@pytest.fixture(scope="module", autouse=True)
+def _close_apps_and_register() -> Iterator[None]:
+    yield
+    for app in (OPEN_APP, KEYED_APP, LOCKED_APP):
+        app.extensions["customer_store"].close()
+        app.extensions["business_client"].close()
+    REGISTER.stop()
 
 
 FUZZ_SETTINGS = settings(
@@ -69,9 +74,6 @@ FUZZ_SETTINGS = settings(
     suppress_health_check=list(HealthCheck),
     database=None,
 )
-
-open_schema = schemathesis.pytest.from_fixture("open_api")
-keyed_schema = schemathesis.pytest.from_fixture("keyed_api")
 
 
 @open_schema.parametrize()
@@ -88,7 +90,7 @@ def test_api_with_a_key(case: Any) -> None:
     )
 
 
-@keyed_schema.parametrize()
+@locked_schema.parametrize()
 @FUZZ_SETTINGS
 def test_api_with_keys_on_but_none_presented(case: Any) -> None:
     response = case.call_and_validate(excluded_checks=[positive_data_acceptance])

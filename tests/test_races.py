@@ -30,7 +30,10 @@ def in_parallel(workers: int, task: Callable[[int, requests.Session], Any]) -> l
 
 def test_fifty_clients_create_the_same_email(live_server: LiveServer) -> None:
     def create(index: int, session: requests.Session) -> int:
-        body = {"name": f"Racer {index}", "email": "Same@Example.com" if index % 2 else "same@example.com"}
+        body = {
+            "name": f"Racer {index}",
+            "email": "Same@Example.com" if index % 2 else "same@example.com",
+        }
         return session.post(f"{live_server.url}/customers", json=body, timeout=30).status_code
 
     statuses = in_parallel(50, create)
@@ -42,7 +45,9 @@ def test_fifty_clients_create_the_same_email(live_server: LiveServer) -> None:
 def test_conditional_patches_lose_no_update(live_server: LiveServer) -> None:
     # GIVEN one customer
     url = f"{live_server.url}/customers"
-    created = live_server.session.post(url, json={"name": "v0", "email": "p@example.com"}, timeout=10)
+    created = live_server.session.post(
+        url, json={"name": "v0", "email": "p@example.com"}, timeout=10
+    )
     customer_url = f"{url}/{created.json()['id']}"
 
     # WHEN 20 clients each read the ETag and patch with If-Match, five times over
@@ -76,7 +81,9 @@ def test_conditional_patches_lose_no_update(live_server: LiveServer) -> None:
 def test_creates_and_deletes_interleaved_with_paging(live_server: LiveServer) -> None:
     url = f"{live_server.url}/customers"
     before = [
-        live_server.session.post(url, json={"name": f"b{i}", "email": f"b{i}@example.com"}, timeout=10).json()["id"]
+        live_server.session.post(
+            url, json={"name": f"b{i}", "email": f"b{i}@example.com"}, timeout=10
+        ).json()["id"]
         for i in range(60)
     ]
     doomed = set(before[::3])
@@ -87,7 +94,9 @@ def test_creates_and_deletes_interleaved_with_paging(live_server: LiveServer) ->
         serial = 0
         while not stop.is_set():
             serial += 1
-            made = session.post(url, json={"name": "c", "email": f"c{index}-{serial}@example.com"}, timeout=10)
+            made = session.post(
+                url, json={"name": "c", "email": f"c{index}-{serial}@example.com"}, timeout=10
+            )
             gone = session.delete(f"{url}/{made.json()['id']}", timeout=10)
             if made.status_code != 201 or gone.status_code != 204:
                 failures.append(f"churn {made.status_code} {gone.status_code}")
@@ -185,7 +194,9 @@ def test_a_hanging_register_does_not_slow_customer_crud(
     # WHEN customers are created and read meanwhile
     url = f"{live_server.url}/customers"
     for index in range(20):
-        made = live_server.session.post(url, json={"name": "n", "email": f"h{index}@example.com"}, timeout=10)
+        made = live_server.session.post(
+            url, json={"name": "n", "email": f"h{index}@example.com"}, timeout=10
+        )
         assert made.status_code == 201
         assert live_server.session.get(f"{url}/{made.json()['id']}", timeout=10).status_code == 200
 

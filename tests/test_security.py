@@ -213,3 +213,12 @@ def test_cors_allows_only_listed_origins() -> None:
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     application.extensions["customer_store"].close()
     application.extensions["business_client"].close()
+
+
+def test_options_needs_a_key_unless_it_is_a_cors_preflight(client: FlaskClient) -> None:
+    assert client.options("/customers").status_code == 401
+    preflight = client.options(
+        "/customers",
+        headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 401  # CORS is off: no preflight to answer

@@ -1,0 +1,384 @@
+"""A resilient client for the Finnish business register (PRH's YTJ open data, v3).
+
+One `requests.Session` per client, explicit timeouts, a short retry loop bounded by
+an overall deadline, a circuit breaker, and a bounded LRU cache. Upstream answers
+are turned into the service's own `Business` at this edge; nothing past it sees the
+register's field names.
+
+Exceptions (each maps to one HTTP status in the views):
+
+    BusinessError
+    ├── InvalidBusinessId     400: not NNNNNNN-C with a valid check digit; no call made
+    ├── BusinessNotFound      404: the register knows no such company
+    ├── UpstreamError         502: an error status, a body that is not the register's
+    │                              JSON, another company's data, a refused connection
+    ├── UpstreamUnavailable   503: still rate limited or unavailable after the retries,
+    │                              or the breaker is open; carries `retry_after`
+    └── UpstreamTimeout       504: no answer within the timeouts and the deadline
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import requests
+import structlog
+from pydantic import BaseModel, ConfigDict
+
+from business_normalize import normalize_company
+
+DEFAULT_BASE_URL = "https://avoindata.prh.fi/opendata-ytj-api/v3"
+USER_AGENT = "customer-api/1.0 (business lookup; python-requests)"
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE, BACKOFF_CAP, RETRY_AFTER_CAP = 0.2, 2.0, 5.0
+DEFAULT_RETRY_AFTER = 30
+SOURCE = "Finnish Patent and Registration Office (PRH), YTJ open data, CC BY 4.0"
+
+_ID_FORM = re.compile(r"[0-9]{7}-[0-9]", re.ASCII)
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2)
+
+log = structlog.get_logger(__name__)
+
+
+class BusinessError(Exception):
+    """A lookup failed; `status` is the HTTP status the service answers."""
+
+    status = 502
+    title = "Bad Gateway"
+
+
+class InvalidBusinessId(BusinessError, ValueError):
+    """The ID is not NNNNNNN-C with a valid check digit."""
+
+    status, title = 400, "Invalid business ID"
+
+
+class BusinessNotFound(BusinessError):
+    """The register has no company with this ID."""
+
+    status, title = 404, "Not Found"
+
+
+class UpstreamError(BusinessError):
+    """The register answered with an error or with something that is not its JSON."""
+
+    status, title = 502, "Bad Gateway"
+
+
+class UpstreamUnavailable(BusinessError):
+    """The register is unavailable for now, or the breaker keeps calls away."""
+
+    status, title = 503, "Service Unavailable"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
+class UpstreamTimeout(BusinessError):
+    """The register did not answer within the timeouts and the deadline."""
+
+    status, title = 504, "Gateway Timeout"
+
+
+def _check_digit(digits: str) -> int | None:
+    remainder = (
+        sum(int(digit) * weight for digit, weight in zip(digits, _WEIGHTS, strict=True)) % 11
+    )
+    if remainder == 1:
+        return None  # no ID is issued for such a base
+    return 0 if remainder == 0 else 11 - remainder
+
+
+def is_valid_business_id(value: str) -> bool:
+    """Whether `value` is exactly NNNNNNN-C with the right check digit."""
+    if not _ID_FORM.fullmatch(value):
+        return False
+    return _check_digit(value[:7]) == int(value[8])
+
+
+def normalize_business_id(raw: str) -> str:
+    """The canonical ID from user input (surrounding spaces allowed); raises InvalidBusinessId."""
+    value = raw.strip()
+    if not _ID_FORM.fullmatch(value):
+        raise InvalidBusinessId("must be seven digits, a hyphen and a check digit (NNNNNNN-C)")
+    if _check_digit(value[:7]) != int(value[8]):
+        raise InvalidBusinessId("the check digit does not match")
+    return value
+
+
+class CodeDescription(BaseModel):
+    """A code from one of the register's code lists, with its description."""
+
+    model_config = ConfigDict(frozen=True)
+    code: str
+    description: str | None
+
+
+class Address(BaseModel):
+    """A visiting or postal address as one printable street line."""
+
+    model_config = ConfigDict(frozen=True)
+    type: Literal["visiting", "postal"]
+    street: str | None
+    postCode: str | None
+    city: str | None
+
+
+class Business(BaseModel):
+    """The service's compact view of a company in the register."""
+
+    model_config = ConfigDict(frozen=True, title="Business")
+    businessId: str
+    name: str | None
+    companyForm: CodeDescription | None
+    mainBusinessLine: CodeDescription | None
+    registrationDate: str | None
+    status: Literal["active", "ceased", "unknown"]
+    situations: list[str]
+    website: str | None
+    addresses: list[Address]
+    source: str
+    fetchedAt: str
+
+
+class _Breaker:
+    """Consecutive-failure circuit breaker with a single half-open probe."""
+
+    def __init__(self, *, failures: int, cooldown: float, clock: Callable[[], float]) -> None:
+        self._threshold, self._cooldown, self._clock = failures, cooldown, clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    def before_call(self) -> None:
+        """Raise UpstreamUnavailable while open; let exactly one probe through after."""
+        with self._lock:
+            if self._opened_at is None:
+                return
+            remaining = self._opened_at + self._cooldown - self._clock()
+            if remaining > 0 or self._probing:
+                wait = max(remaining, 1.0)
+                raise UpstreamUnavailable(
+                    "The business register is failing; calls are paused.",
+                    retry_after=math.ceil(wait),
+                )
+            self._probing = True
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._failures, self._opened_at, self._probing = 0, None, False
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._probing or self._failures >= self._threshold:
+                self._opened_at = self._clock()
+            self._probing = False
+
+
+class _Cache:
+    """A thread-safe LRU of lookups with a per-entry expiry."""
+
+    def __init__(self, *, size: int, clock: Callable[[], float]) -> None:
+        self._size, self._clock = size, clock
+        self._entries: OrderedDict[str, tuple[float, Business | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[bool, Business | None]:
+        """(hit, value): a hit with None means a cached "not found"."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return False, None
+            expires, value = entry
+            if expires <= self._clock():
+                del self._entries[key]
+                return False, None
+            self._entries.move_to_end(key)
+            return True, value
+
+    def put(self, key: str, value: Business | None, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            self._entries[key] = (self._clock() + ttl, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` as seconds: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class BusinessClient:
+    """Looks companies up by business ID; one per app, safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 5.0,
+        deadline: float = 8.0,
+        retries: int = 2,
+        cache_ttl: float = 3600,
+        not_found_ttl: float = 300,
+        cache_size: int = 10000,
+        breaker_failures: int = 5,
+        breaker_cooldown: float = 30,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.url = base_url.rstrip("/") + "/companies"
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self.deadline, self.retries = deadline, retries
+        self.cache_ttl, self.not_found_ttl = cache_ttl, not_found_ttl
+        self._clock, self._sleep = clock, sleep
+        self._session = session or requests.Session()
+        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self._cache = _Cache(size=cache_size, clock=clock)
+        self._breaker = _Breaker(failures=breaker_failures, cooldown=breaker_cooldown, clock=clock)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def lookup(self, business_id: str) -> Business:
+        """The company with this ID; raises a BusinessError subclass."""
+        canonical = normalize_business_id(business_id)
+        if self.cache_ttl > 0:
+            hit, cached = self._cache.get(canonical)
+            if hit:
+                if cached is None:
+                    raise BusinessNotFound("No company has this business ID.")
+                return cached
+        self._breaker.before_call()
+        try:
+            business = self._fetch(canonical)
+        except BusinessNotFound:
+            self._breaker.succeeded()
+            if self.cache_ttl > 0:
+                self._cache.put(canonical, None, self.not_found_ttl)
+            raise
+        except BusinessError:
+            self._breaker.failed()
+            raise
+        self._breaker.succeeded()
+        if self.cache_ttl > 0:
+            self._cache.put(canonical, business, self.cache_ttl)
+        return business
+
+    def _fetch(self, business_id: str) -> Business:
+        """One lookup: attempts and waits until an answer, a final failure or the deadline."""
+        started = self._clock()
+        failure: BusinessError = UpstreamTimeout("The business register did not answer in time.")
+        for attempt in range(1, self.retries + 2):
+            left = self.deadline - (self._clock() - started)
+            if left <= 0:
+                break
+            retry_after: float | None = None
+            try:
+                response = self._get(business_id, attempt, left)
+            except requests.Timeout:
+                failure = UpstreamTimeout("The business register did not answer in time.")
+            except requests.RequestException:
+                failure = UpstreamError("The business register could not be reached.")
+            else:
+                if response.status_code == 200:
+                    return self._parse(response, business_id)
+                if response.status_code == 404:
+                    raise BusinessNotFound("No company has this business ID.")
+                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                failure = self._status_failure(response.status_code, retry_after)
+                if response.status_code not in RETRIED_STATUSES:
+                    raise failure
+            if attempt > self.retries:
+                break
+            delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
+            if self.deadline - (self._clock() - started) <= delay:
+                break
+            self._sleep(delay)
+        raise failure
+
+    def _get(self, business_id: str, attempt: int, left: float) -> requests.Response:
+        began = time.perf_counter()
+        status: int | None = None
+        try:
+            response = self._session.get(
+                self.url,
+                params={"businessId": business_id},
+                timeout=(min(self.connect_timeout, left), min(self.read_timeout, left)),
+                allow_redirects=False,
+            )
+            status = response.status_code
+            return response
+        finally:
+            log.info(
+                "upstream_call",
+                upstream="ytj",
+                status=status,
+                duration_ms=round((time.perf_counter() - began) * 1000, 1),
+                attempt=attempt,
+            )
+
+    @staticmethod
+    def _status_failure(status: int, retry_after: float | None) -> BusinessError:
+        if status in (429, 503):
+            wait = retry_after if retry_after is not None else DEFAULT_RETRY_AFTER
+            return UpstreamUnavailable(
+                "The business register is unavailable; retry later.",
+                retry_after=math.ceil(wait),
+            )
+        return UpstreamError(f"The business register answered {status}.")
+
+    @staticmethod
+    def _parse(response: requests.Response, business_id: str) -> Business:
+        try:
+            body: Any = response.json()
+        except ValueError:
+            raise UpstreamError("The business register sent a body that is not JSON.") from None
+        if not isinstance(body, dict) or not isinstance(body.get("companies", []), list):
+            raise UpstreamError("The business register sent an unexpected body.")
+        companies = body.get("companies") or []
+        if not companies:
+            if "companies" not in body and "totalResults" not in body:
+                raise UpstreamError("The business register sent an unexpected body.")
+            raise BusinessNotFound("No company has this business ID.")
+        for company in companies:
+            if not isinstance(company, dict):
+                continue
+            identifier = company.get("businessId")
+            if isinstance(identifier, dict) and identifier.get("value") == business_id:
+                fields = normalize_company(company)
+                return Business(
+                    **fields,
+                    source=SOURCE,
+                    fetchedAt=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                )
+        raise UpstreamError("The business register answered for another business ID.")

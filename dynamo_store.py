@@ -1,0 +1,485 @@
+"""The customer store on DynamoDB: the same interface as `db.SqliteStore`, one table.
+
+Items (partition key `pk` only):
+  CUSTOMER#<id>  id, name, email, phone?, businessId?, createdAt, updatedAt, version (N),
+                 listPk = "CUSTOMERS", listSk = "<createdAt>#<id>"
+  EMAIL#<key>    customerId: the claim on an address, `key` being `db.email_key(email)`
+
+Access patterns:
+  get, update, delete    GetItem / UpdateItem / TransactWriteItems on CUSTOMER#<id>
+  unique email           a conditional Put of EMAIL#<key> in the same transaction as the
+                         customer: the database decides, never a read-then-write
+  list, oldest first     Query GSI `listing` (listPk, listSk) with listSk > the cursor
+  list by businessId     Query GSI `business` (businessId, listSk)
+  list by email          GetItem EMAIL#<key>, then GetItem the customer: 0 or 1 result
+
+Why it scales: every item has its own high-cardinality partition key, so reads and writes
+spread over all partitions and none is hot. The exception is the `listing` index: every
+customer shares listPk "CUSTOMERS", one index partition, good for about 1000 writes per
+second. Creating or changing customers faster than that throttles the index, and through
+back-pressure the table. The cure is sharding: listPk = "CUSTOMERS#<n>" with
+n = hash(id) % N, and a list that queries the N shards and merge-sorts them by listSk.
+Phone and businessId are left out when null, which also keeps customers without a
+business out of the `business` index (a GSI key must be absent, not null).
+
+Consistency: every GetItem here is strongly consistent, so get-by-id and the email filter
+see every acknowledged write. Global secondary indexes are eventually consistent: on AWS a
+customer just created or changed may be missing from, or stale in, the unfiltered and
+businessId lists for a moment (typically well under a second).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from db import (
+    WRITABLE_COLUMNS,
+    CustomerNotFound,
+    CustomerRecord,
+    EmailTaken,
+    Page,
+    StoreUnavailable,
+    VersionMismatch,
+    email_key,
+    new_customer_id,
+    utc_timestamp,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        PutTypeDef,
+        QueryInputTypeDef,
+        TransactWriteItemTypeDef,
+        UpdateTypeDef,
+    )
+
+    Item = Mapping[str, AttributeValueTypeDef]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+LIST_PK = "CUSTOMERS"
+# Store column -> item attribute, for the writable fields.
+ATTRIBUTE_OF = {"name": "name", "email": "email", "phone": "phone", "business_id": "businessId"}
+NAMES = {f"#{name}": name for name in (*ATTRIBUTE_OF.values(), "pk", "updatedAt", "version")}
+MAX_KEY_BYTES = 2048  # DynamoDB's limit on a partition key value
+ATTEMPTS = 4  # tries of a write that lost a race to another change of the same customer
+# A boto3 session loads the service model (~0.1 s) and is not thread-safe: share one per
+# region and build clients from it under a lock.
+_sessions: dict[str | None, boto3.session.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+class _Retry(Exception):
+    """A concurrent write won the race; run the operation again on fresh state."""
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _reasons(exc: ClientError) -> list[dict[str, Any]]:
+    """Per item of a cancelled transaction, in the order sent: {"Code", "Item"?}.
+
+    Re-raises anything else. TransactionConflict (another transaction on the same items
+    was in flight) is transient: the operation is retried.
+    """
+    if _code(exc) != "TransactionCanceledException":
+        raise exc
+    reasons = cast("list[dict[str, Any]]", exc.response.get("CancellationReasons", []))
+    if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
+        raise _Retry from exc
+    return reasons
+
+
+def _failed(reason: Mapping[str, Any]) -> bool:
+    return reason.get("Code") == "ConditionalCheckFailed"
+
+
+def _retrying(method: Callable[P, R]) -> Callable[P, R]:
+    """`method`, run again (a few times, with jitter) when it lost a race."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return method(*args, **kwargs)
+            except _Retry:
+                time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 (jitter)
+        raise StoreUnavailable("too many concurrent changes of one customer")
+
+    return wrapper
+
+
+def _s(value: str) -> AttributeValueTypeDef:
+    return {"S": value}
+
+
+def _record(item: Item) -> CustomerRecord:
+    def text(name: str) -> str | None:
+        return item[name]["S"] if name in item else None
+
+    return CustomerRecord(
+        item["id"]["S"],
+        item["name"]["S"],
+        item["email"]["S"],
+        text("phone"),
+        text("businessId"),
+        item["createdAt"]["S"],
+        item["updatedAt"]["S"],
+        int(item["version"]["N"]),
+    )
+
+
+def _item(record: CustomerRecord) -> dict[str, AttributeValueTypeDef]:
+    attributes = {
+        "pk": f"CUSTOMER#{record.id}",
+        "id": record.id,
+        "name": record.name,
+        "email": record.email,
+        "phone": record.phone,
+        "businessId": record.business_id,
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
+        "listPk": LIST_PK,
+        "listSk": f"{record.created_at}#{record.id}",
+    }
+    item = {name: _s(value) for name, value in attributes.items() if value is not None}
+    return item | {"version": {"N": str(record.version)}}
+
+
+def _customer_key(customer_id: str) -> dict[str, AttributeValueTypeDef]:
+    """The key of CUSTOMER#<id>; an id too long to be in a key cannot exist."""
+    pk = f"CUSTOMER#{customer_id}"
+    if len(pk.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise CustomerNotFound(customer_id)
+    return {"pk": _s(pk)}
+
+
+def _email_key(email: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": _s(f"EMAIL#{email_key(email)}")}
+
+
+def _make_client(region: str | None, endpoint_url: str | None) -> DynamoDBClient:
+    config = Config(
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+        max_pool_connections=50,  # one per concurrent request thread
+    )
+    with _sessions_lock:
+        session = _sessions.get(region)
+        if session is None:
+            session = _sessions[region] = boto3.session.Session(region_name=region)
+        return session.client("dynamodb", endpoint_url=endpoint_url, config=config)
+
+
+class DynamoStore:
+    """The store on one DynamoDB table; the module docstring shows the item layout."""
+
+    kind = "dynamodb"
+
+    def __init__(
+        self,
+        table_name: str = "customers",
+        *,
+        client: DynamoDBClient | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> None:
+        """Use `client` if given (the caller closes it), else build one from region/endpoint."""
+        self.table_name = table_name
+        self._owns_client = client is None
+        self._client = client or _make_client(region, endpoint_url)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> DynamoStore:
+        """The store the settings name; creates the table when DYNAMODB_CREATE_TABLE."""
+        store = cls(
+            settings["DYNAMODB_TABLE"],
+            region=settings["AWS_REGION"],
+            endpoint_url=settings["AWS_ENDPOINT_URL"],
+        )
+        if settings["DYNAMODB_CREATE_TABLE"]:
+            store.create_table_if_missing()
+        return store
+
+    def create_table_if_missing(self) -> None:
+        """Create the table and both indexes unless it exists; return once it is ACTIVE."""
+        indexes = (("listing", "listPk"), ("business", "businessId"))
+        try:
+            self._client.create_table(
+                TableName=self.table_name,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": name, "AttributeType": "S"}
+                    for name in ("pk", "listPk", "listSk", "businessId")
+                ],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": index,
+                        "KeySchema": [
+                            {"AttributeName": hash_key, "KeyType": "HASH"},
+                            {"AttributeName": "listSk", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                    for index, hash_key in indexes
+                ],
+            )
+        except ClientError as exc:
+            if _code(exc) != "ResourceInUseException":  # it exists, or is being created
+                raise
+        self._client.get_waiter("table_exists").wait(
+            TableName=self.table_name, WaiterConfig={"Delay": 2, "MaxAttempts": 60}
+        )
+
+    @_retrying
+    def create(
+        self, *, name: str, email: str, phone: str | None, business_id: str | None
+    ) -> CustomerRecord:
+        now = utc_timestamp()
+        record = CustomerRecord(new_customer_id(), name, email, phone, business_id, now, now, 1)
+        try:
+            self._transact(
+                # A fresh uuid4 does not collide; the condition makes sure of it.
+                {"Put": self._put(_item(record), "attribute_not_exists(#pk)")},
+                {"Put": self._claim(email, record.id)},
+            )
+        except ClientError as exc:
+            if _failed(_reasons(exc)[1]):
+                raise EmailTaken(email) from exc
+            raise
+        return record
+
+    def get(self, customer_id: str) -> CustomerRecord:
+        return self._read(customer_id)
+
+    def list_page(
+        self,
+        *,
+        limit: int,
+        after: tuple[str, str] | None = None,
+        email: str | None = None,
+        business_id: str | None = None,
+    ) -> Page:
+        if email is not None:
+            return self._by_email(email, after=after, business_id=business_id)
+        if business_id == "":  # an empty string cannot be a key value: nobody has it
+            return Page(items=[], has_more=False)
+        index, hash_key, hash_value = "listing", "listPk", LIST_PK
+        if business_id is not None:
+            index, hash_key, hash_value = "business", "businessId", business_id
+        query: QueryInputTypeDef = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": "#h = :h",
+            "ExpressionAttributeNames": {"#h": hash_key},
+            "ExpressionAttributeValues": {":h": _s(hash_value)},
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            # listSk is "<createdAt>#<id>" with a fixed-width createdAt, so its string
+            # order is the (created_at, id) order the sqlite store pages by.
+            query["KeyConditionExpression"] += " AND #sk > :after"
+            query["ExpressionAttributeNames"] = {"#h": hash_key, "#sk": "listSk"}
+            query["ExpressionAttributeValues"] = {
+                ":h": _s(hash_value),
+                ":after": _s(f"{after[0]}#{after[1]}"),
+            }
+        items: list[CustomerRecord] = []
+        # One page holds limit + 1 items unless the 1 MB page cap cut it short: read on
+        # until it does, so has_more is exact.
+        while len(items) <= limit:
+            answer = self._client.query(**query)
+            items += [_record(item) for item in answer.get("Items", [])]
+            if "LastEvaluatedKey" not in answer:
+                break
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return Page(items=items[:limit], has_more=len(items) > limit)
+
+    def _by_email(
+        self, email: str, *, after: tuple[str, str] | None, business_id: str | None
+    ) -> Page:
+        claim = self._client.get_item(
+            TableName=self.table_name, Key=_email_key(email), ConsistentRead=True
+        ).get("Item")
+        try:
+            record = self._read(claim["customerId"]["S"]) if claim else None
+        except CustomerNotFound:  # deleted between the two reads
+            record = None
+        if (
+            record is None
+            or (after is not None and (record.created_at, record.id) <= after)
+            or (business_id is not None and record.business_id != business_id)
+        ):
+            return Page(items=[], has_more=False)
+        return Page(items=[record], has_more=False)
+
+    @_retrying
+    def update(
+        self,
+        customer_id: str,
+        *,
+        changes: Mapping[str, str | None],
+        expected_version: int | None = None,
+    ) -> CustomerRecord:
+        unknown = set(changes) - set(WRITABLE_COLUMNS)
+        if unknown:
+            raise ValueError(f"not writable: {sorted(unknown)}")
+        if changes.get("name", "") is None or changes.get("email", "") is None:
+            raise ValueError("name and email cannot be cleared")
+        now = utc_timestamp()
+        sets = [f"#{ATTRIBUTE_OF[c]} = :{c}" for c, v in changes.items() if v is not None]
+        removes = [f"#{ATTRIBUTE_OF[c]}" for c, v in changes.items() if v is None]
+        expression = "SET " + ", ".join([*sets, "#updatedAt = :now", "#version = #version + :one"])
+        if removes:  # a GSI key must be absent, not null: clearing removes the attribute
+            expression += " REMOVE " + ", ".join(removes)
+        values = {f":{c}": _s(v) for c, v in changes.items() if v is not None}
+        values |= {":now": _s(now), ":one": {"N": "1"}}
+        # Without it UpdateItem would create a missing customer.
+        condition = "attribute_exists(#pk)"
+        # A new email: the claim to release depends on the current address. Read it, then
+        # write only if the version is still the one read; if not, retry, or 412 when the
+        # caller expected a version.
+        old = self._read(customer_id) if "email" in changes else None
+        if old is not None and expected_version not in (None, old.version):
+            raise VersionMismatch(old)
+        pinned = old.version if old is not None else expected_version
+        if pinned is not None:
+            condition += " AND #version = :pinned"
+            values[":pinned"] = {"N": str(pinned)}
+        spec: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": _customer_key(customer_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {
+                p: n for p, n in NAMES.items() if p in expression or p in condition
+            },
+            "ExpressionAttributeValues": values,
+            # On failure the current item comes back: VersionMismatch without a second read.
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        retry = old is not None and expected_version is None
+        new_email = str(changes.get("email"))
+        if old is None or email_key(new_email) == email_key(old.email):
+            try:  # the claim stays (a change of case keeps the key): one UpdateItem
+                answer = self._client.update_item(**spec, ReturnValues="ALL_NEW")
+            except ClientError as exc:
+                if _code(exc) == "ConditionalCheckFailedException":
+                    current = cast("Item | None", exc.response.get("Item"))
+                    self._raise_for_customer(customer_id, current, retry=retry)
+                raise
+            return _record(answer["Attributes"])
+        try:
+            self._transact(
+                {"Update": cast("UpdateTypeDef", spec)},
+                {"Put": self._claim(new_email, customer_id)},
+                self._release(old),
+            )
+        except ClientError as exc:
+            reasons = _reasons(exc)
+            if _failed(reasons[0]):  # the customer first, as sqlite's WHERE decides first
+                self._raise_for_customer(customer_id, reasons[0].get("Item"), retry=retry)
+            if _failed(reasons[1]):
+                raise EmailTaken(new_email) from exc
+            raise
+        # TransactWriteItems returns no item, but with the version pinned to the one read
+        # the new state is exactly the old one plus the changes.
+        return replace(old, **changes, updated_at=now, version=old.version + 1)  # type: ignore[arg-type]
+
+    @_retrying
+    def delete(self, customer_id: str) -> None:
+        old = self._read(customer_id)
+        delete: TransactWriteItemTypeDef = {
+            "Delete": {
+                "TableName": self.table_name,
+                "Key": _customer_key(customer_id),
+                # Unchanged since the read, so the claim deleted with it is its own.
+                "ConditionExpression": "attribute_exists(#pk) AND #version = :read",
+                "ExpressionAttributeNames": {"#pk": "pk", "#version": "version"},
+                "ExpressionAttributeValues": {":read": {"N": str(old.version)}},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        try:
+            self._transact(delete, self._release(old))
+        except ClientError as exc:
+            reason = _reasons(exc)[0]
+            if _failed(reason):
+                self._raise_for_customer(customer_id, reason.get("Item"), retry=True)
+            raise
+
+    def ping(self) -> None:
+        """Read a key that never exists: a cheap request, and it needs the table."""
+        try:
+            self._client.get_item(TableName=self.table_name, Key={"pk": _s("PING")})
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        """Close the client's connections, if this store built the client."""
+        if self._owns_client:
+            self._client.close()
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _read(self, customer_id: str) -> CustomerRecord:
+        """The customer, read strongly consistently; raises CustomerNotFound."""
+        answer = self._client.get_item(
+            TableName=self.table_name, Key=_customer_key(customer_id), ConsistentRead=True
+        )
+        if "Item" not in answer:
+            raise CustomerNotFound(customer_id)
+        return _record(answer["Item"])
+
+    def _transact(self, *items: TransactWriteItemTypeDef) -> None:
+        self._client.transact_write_items(TransactItems=list(items))
+
+    def _put(self, item: dict[str, AttributeValueTypeDef], condition: str) -> PutTypeDef:
+        return {
+            "TableName": self.table_name,
+            "Item": item,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#pk": "pk"},
+        }
+
+    def _claim(self, email: str, customer_id: str) -> PutTypeDef:
+        """The Put of EMAIL#<key>: its condition is the uniqueness check itself."""
+        item = _email_key(email) | {"customerId": _s(customer_id)}
+        return self._put(item, "attribute_not_exists(#pk)")
+
+    def _release(self, old: CustomerRecord) -> TransactWriteItemTypeDef:
+        """The Delete of the customer's claim on its current address."""
+        return {
+            "Delete": {
+                "TableName": self.table_name,
+                "Key": _email_key(old.email),
+                # Only our own claim; with the version check beside it this always holds.
+                "ConditionExpression": "customerId = :id",
+                "ExpressionAttributeValues": {":id": _s(old.id)},
+            }
+        }
+
+    @staticmethod
+    def _raise_for_customer(customer_id: str, item: Item | None, *, retry: bool) -> NoReturn:
+        """The customer's condition failed: it is gone, it changed (retry), or mismatched."""
+        if item is None:
+            raise CustomerNotFound(customer_id)
+        if retry:
+            raise _Retry
+        raise VersionMismatch(_record(item))

@@ -1,0 +1,132 @@
+"""Settings: read once, converted, and refused at start with the variable named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dotenv import dotenv_values
+from flask.cli import ScriptInfo
+
+from app import create_app
+from config import ConfigError, settings_from_env
+from server import worker_count
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "0"),
+        ("PORT", "http"),
+        ("WORKERS", "-1"),
+        ("LOG_LEVEL", "LOUD"),
+        ("CUSTOMER_STORE", "postgres"),
+        ("BUSINESS_API_URL", "ftp://example.com"),
+        ("BUSINESS_API_URL", "https://example.com/v3?x=1"),
+        ("BUSINESS_CONNECT_TIMEOUT", "0"),
+        ("BUSINESS_READ_TIMEOUT", "-5"),
+        ("BUSINESS_DEADLINE", "nan"),
+        ("BUSINESS_RETRIES", "11"),
+        ("BUSINESS_CACHE_TTL", "an hour"),
+        ("BUSINESS_CACHE_SIZE", "0"),
+        ("BUSINESS_BREAKER_FAILURES", "0"),
+        ("BUSINESS_BREAKER_COOLDOWN", "inf"),
+        ("REQUIRE_API_KEYS", "maybe"),
+        ("RATE_LIMIT", "lots"),
+        ("DYNAMODB_CREATE_TABLE", "2"),
+    ],
+)
+def test_an_unusable_value_names_its_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name}="):
+        settings_from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("PORT", "8080", 8080),
+        ("SQLITE_PATH", " /tmp/x.db ", "/tmp/x.db"),
+        ("LOG_LEVEL", "debug", "DEBUG"),
+        ("BUSINESS_CACHE_TTL", "0", 0.0),
+        ("BUSINESS_API_URL", "http://127.0.0.1:9000/v3/", "http://127.0.0.1:9000/v3"),
+        ("API_KEYS", " a, b ,,c ", ("a", "b", "c")),
+        ("CORS_ORIGINS", "", ()),
+        ("REQUIRE_API_KEYS", "1", True),
+        ("RATE_LIMIT", "100/minute", "100/minute"),
+    ],
+)
+def test_values_are_converted(name: str, value: str, expected: object) -> None:
+    assert settings_from_env({name: value})[name] == expected
+
+
+def test_secret_values_are_not_echoed_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("config.CONVERTERS", {"API_KEYS": _refuse})
+    with pytest.raises(ConfigError) as raised:
+        settings_from_env({"API_KEYS": "super-secret"})
+    assert "super-secret" not in str(raised.value)
+
+
+def _refuse(raw: str) -> str:
+    raise ValueError("refused")
+
+
+def test_a_deadline_shorter_than_a_connect_timeout_is_refused() -> None:
+    with pytest.raises(ConfigError, match="BUSINESS_DEADLINE"):
+        create_app({"BUSINESS_CONNECT_TIMEOUT": 5.0, "BUSINESS_DEADLINE": 1.0})
+
+
+def test_config_passed_to_the_factory_wins_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+    monkeypatch.setenv("BUSINESS_RETRIES", "5")
+    app = create_app({"LOG_LEVEL": "WARNING"})
+    assert app.config["LOG_LEVEL"] == "WARNING"
+    assert app.config["BUSINESS_RETRIES"] == 5
+    app.extensions["customer_store"].close()
+    app.extensions["business_client"].close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"WORKERS": 0, "CUSTOMER_STORE": "sqlite", "SQLITE_PATH": ":memory:"}, 1),
+        ({"WORKERS": 1, "CUSTOMER_STORE": "sqlite", "SQLITE_PATH": ":memory:"}, 1),
+        ({"WORKERS": 3, "CUSTOMER_STORE": "sqlite", "SQLITE_PATH": "/tmp/c.db"}, 3),
+        ({"WORKERS": 2, "CUSTOMER_STORE": "dynamodb", "SQLITE_PATH": ":memory:"}, 2),
+    ],
+)
+def test_worker_count(settings: dict[str, object], expected: int) -> None:
+    assert worker_count(settings) == expected
+
+
+def test_an_in_memory_store_refuses_several_workers() -> None:
+    with pytest.raises(ConfigError, match="WORKERS=2"):
+        worker_count({"WORKERS": 2, "CUSTOMER_STORE": "sqlite", "SQLITE_PATH": ":memory:"})
+
+
+def test_python_app_py_stops_at_start_on_a_bad_setting() -> None:
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "BUSINESS_RETRIES": "many"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "BUSINESS_RETRIES" in result.stderr
+
+
+def test_flask_run_finds_the_factory_and_port_3000() -> None:
+    values = dotenv_values(ROOT / ".flaskenv")
+    assert values["FLASK_RUN_PORT"] == "3000"
+    app = ScriptInfo(app_import_path=values["FLASK_APP"]).load_app()
+    assert "customers.list_customers" in app.view_functions
+    app.extensions["customer_store"].close()
+    app.extensions["business_client"].close()
