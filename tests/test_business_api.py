@@ -1,0 +1,192 @@
+"""The business endpoints against a local stand-in of the register."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from tests.conftest import TEST_SETTINGS, Customers
+from tests.upstream_samples import company_found_body, company_not_found_body, error_body
+
+ID = "0112038-9"
+
+
+@pytest.fixture
+def app_settings(httpserver: HTTPServer) -> dict[str, Any]:
+    return {
+        **TEST_SETTINGS,
+        "BUSINESS_API_URL": httpserver.url_for("/"),
+        "BUSINESS_READ_TIMEOUT": 0.5,
+        "BUSINESS_CONNECT_TIMEOUT": 0.5,
+        "BUSINESS_DEADLINE": 1.5,
+        "BUSINESS_RETRIES": 1,
+        "BUSINESS_BREAKER_FAILURES": 2,
+    }
+
+
+def test_found(client: FlaskClient, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/companies", query_string=f"businessId={ID}").respond_with_json(
+        company_found_body(ID)
+    )
+    response = client.get(f"/businesses/{ID}")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["businessId"] == ID
+    assert body["name"] == "Revontuli Software Oy"
+    assert body["status"] == "active"
+    assert body["companyForm"] == {"code": "16", "description": "Limited company"}
+    assert {address["type"] for address in body["addresses"]} == {"visiting", "postal"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("business_id", ["0112038-8", "1234567-8", "ABCDEFG-H", "112038-9"])
+def test_invalid_id_is_400_without_a_lookup(
+    client: FlaskClient, httpserver: HTTPServer, business_id: str
+) -> None:
+    response = client.get(f"/businesses/{business_id}")
+    assert response.status_code == 400
+    assert response.get_json()["errors"][0]["field"] == "businessId"
+    assert httpserver.log == []
+
+
+def test_unknown_company_is_404(client: FlaskClient, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/companies").respond_with_json(company_not_found_body())
+    response = client.get(f"/businesses/{ID}")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [(500, None, None), (200, "<html>oops</html>", "text/html"), (400, None, None)],
+)
+def test_upstream_errors_are_502(
+    client: FlaskClient,
+    httpserver: HTTPServer,
+    status: int,
+    body: str | None,
+    content_type: str | None,
+) -> None:
+    handler = httpserver.expect_request("/companies")
+    if body is None:
+        handler.respond_with_json(error_body(), status=status)
+    else:
+        handler.respond_with_data(body, status=status, content_type=content_type)
+    response = client.get(f"/businesses/{ID}")
+    assert response.status_code == 502
+    assert "oops" not in response.get_data(as_text=True)
+
+
+def test_upstream_rate_limit_after_retries_is_503_with_retry_after(
+    client: FlaskClient, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/companies").respond_with_data(
+        "Too many requests", status=429, headers={"Retry-After": "0"}
+    )
+    response = client.get(f"/businesses/{ID}")
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_open_breaker_is_503_with_retry_after(client: FlaskClient, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/companies").respond_with_json(error_body(), status=500)
+    for _ in range(2):
+        assert client.get(f"/businesses/{ID}").status_code == 502
+    calls = len(httpserver.log)
+    response = client.get(f"/businesses/{ID}")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert len(httpserver.log) == calls
+
+
+def test_a_hanging_register_is_504_within_the_deadline(
+    client: FlaskClient, httpserver: HTTPServer
+) -> None:
+    release = threading.Event()
+
+    def hang(request: Request) -> Response:
+        release.wait(5)
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request("/companies").respond_with_handler(hang)
+    response = client.get(f"/businesses/{ID}")
+    release.set()
+    assert response.status_code == 504
+
+
+def test_customer_business(
+    client: FlaskClient, customers: Customers, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/companies").respond_with_json(company_found_body(ID))
+    customer = customers.create(businessId=ID)
+    response = client.get(f"/customers/{customer['id']}/business")
+    assert response.status_code == 200
+    assert response.get_json()["businessId"] == ID
+
+
+@pytest.mark.parametrize(
+    ("business_id", "register", "detail"),
+    [
+        (None, None, "The customer has no business ID."),
+        (
+            ID,
+            company_not_found_body(),
+            "No company in the business register has the customer's business ID.",
+        ),
+    ],
+)
+def test_customer_business_404s_say_which(
+    client: FlaskClient,
+    customers: Customers,
+    httpserver: HTTPServer,
+    business_id: str | None,
+    register: dict[str, Any] | None,
+    detail: str,
+) -> None:
+    if register is not None:
+        httpserver.expect_request("/companies").respond_with_json(register)
+    customer = customers.create(businessId=business_id)
+    response = client.get(f"/customers/{customer['id']}/business")
+    assert response.status_code == 404
+    assert response.get_json()["detail"] == detail
+    missing = client.get("/customers/no-such-id/business")
+    assert missing.status_code == 404
+    assert missing.get_json()["detail"] == "No customer has this id."
+
+
+def test_include_business_embeds_the_company(
+    client: FlaskClient, customers: Customers, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/companies").respond_with_json(company_found_body(ID))
+    customer = customers.create(businessId=ID)
+    body = client.get(f"/customers/{customer['id']}?include=business").get_json()
+    assert body["business"]["name"] == "Revontuli Software Oy"
+    assert "businessError" not in body
+    assert body["email"] == customer["email"]
+
+
+def test_include_business_is_null_without_a_business_id(
+    client: FlaskClient, customers: Customers, httpserver: HTTPServer
+) -> None:
+    customer = customers.create()
+    body = client.get(f"/customers/{customer['id']}?include=business").get_json()
+    assert body["business"] is None
+    assert httpserver.log == []
+
+
+def test_a_failing_register_does_not_fail_the_read(
+    client: FlaskClient, customers: Customers, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/companies").respond_with_json(error_body(), status=500)
+    customer = customers.create(businessId=ID)
+    response = client.get(f"/customers/{customer['id']}?include=business")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["business"] is None
+    assert body["businessError"]["status"] == 502
+    assert body["id"] == customer["id"]
