@@ -26,7 +26,7 @@ from jsonio import OrjsonProvider, json_response
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service; `config` overrides the environment, which overrides DEFAULTS."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     settings = {**DEFAULTS, **settings_from_env(), **(config or {})}
     check_settings(settings)
     app.config.update(settings)

@@ -38,6 +38,40 @@ def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> bytes:
     return orjson.dumps(event, default=str)
 
 
+class _StdoutLogger:
+    """Writes rendered lines to whatever `sys.stdout` is at the time of writing.
+
+    Looking the stream up per line (not once at configuration) keeps logging
+    working when stdout is replaced, as test runners and some hosts do.
+    """
+
+    def msg(self, message: bytes) -> None:
+        stream = sys.stdout.buffer
+        stream.write(message + b"\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _stdout_logger(*_: Any) -> _StdoutLogger:
+    return _STDOUT_LOGGER
+
+
+_STDOUT_LOGGER = _StdoutLogger()
+
+
+class _StdoutHandler(logging.Handler):
+    """A handler writing to the current `sys.stdout`, for the same reason."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging(level: str) -> None:
     """Send structlog and stdlib records to stdout as JSON lines at `level` and above."""
     numeric = logging.getLevelName(level)
@@ -48,10 +82,10 @@ def configure_logging(level: str) -> None:
             _render,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
+        logger_factory=_stdout_logger,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*_shared_processors(), structlog.stdlib.add_logger_name],

@@ -184,7 +184,7 @@ def _customer_paths() -> dict[str, Any]:
                             "description": "The customer; with include=business, its company too.",
                             "headers": {"ETag": HEADER_ETAG},
                             "content": _json(
-                                {"oneOf": [_ref("Customer"), _ref("CustomerWithBusiness")]}
+                                {"anyOf": [_ref("Customer"), _ref("CustomerWithBusiness")]}
                             ),
                         },
                         "304": {"description": "Not modified since the ETag given."},

@@ -128,7 +128,9 @@ def expected_version(customer_id: str) -> int | None:
         return None
     if if_match.star_tag:
         return None
-    versions = {int(tag) for tag in if_match.as_set() if tag.isascii() and tag.isdigit()}
+    # Werkzeug parses an empty quoted tag ("") as None.
+    tags = (tag for tag in if_match.as_set() if tag)
+    versions = {int(tag) for tag in tags if tag.isascii() and tag.isdigit()}
     if len(versions) == 1:
         return versions.pop()
     current = find(customer_id)

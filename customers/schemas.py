@@ -83,10 +83,19 @@ Phone = Annotated[
 ]
 BusinessId = Annotated[
     str,
-    StringConstraints(pattern=r"^[0-9]{7}-[0-9]$"),
+    StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{7}-[0-9]$"),
     AfterValidator(_business_id),
-    Field(description="Finnish business ID with a valid check digit.", examples=["0112038-9"]),
+    Field(
+        description="Finnish business ID NNNNNNN-C with a valid check digit; trimmed.",
+        examples=["0112038-9"],
+        json_schema_extra={"pattern": r"^\s*[0-9]{7}-[0-9]\s*$"},
+    ),
 ]
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Drop the `null` default a field that cannot be null would otherwise publish."""
+    schema.pop("default", None)
+
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -113,9 +122,10 @@ class CustomerPatch(BaseModel):
 
     model_config = ConfigDict(**_STRICT, title="CustomerPatch")
 
-    # name and email cannot be cleared: null is a 400, so the schema does not offer it.
-    name: Name | SkipJsonSchema[None] = None
-    email: Email | SkipJsonSchema[None] = None
+    # name and email cannot be cleared: null is a 400, so the schema offers neither null
+    # nor a null default; left out, they stay as they are.
+    name: Name | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
+    email: Email | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
     phone: Phone | None = None
     businessId: BusinessId | None = None
 
@@ -151,9 +161,15 @@ def _message(error: Any) -> str:
 
 
 def describe_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    """(field, message) for every error, the field a dotted JSON path."""
+    """(field, message) for every bad field, each named once.
+
+    The bodies are flat, closed objects of scalars, so the first element of an
+    error's location is the JSON member; what follows it names a member of a
+    union (`email.none`, `email.function-after[...]`), which is not a JSON path.
+    The first error of a field is the one about its non-null form.
+    """
     pairs: dict[str, str] = {}
     for error in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in error["loc"]) or "body"
+        field = str(error["loc"][0]) if error["loc"] else "body"
         pairs.setdefault(field, _message(error))
     return list(pairs.items())

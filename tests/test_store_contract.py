@@ -1,0 +1,161 @@
+"""The store interface, the same tests on every store: in-memory, file and DynamoDB."""
+
+from __future__ import annotations
+
+import pytest
+
+from db import CustomerNotFound, CustomerStore, EmailTaken, VersionMismatch
+
+
+def test_create_then_get_round_trips(store: CustomerStore) -> None:
+    created = store.create(
+        name="Ada", email="Ada@Example.com", phone="+358 1", business_id="0112038-9"
+    )
+    assert created.version == 1
+    assert created.created_at == created.updated_at
+    assert created.created_at.endswith("Z")
+    fetched = store.get(created.id)
+    assert fetched == created
+    assert fetched.to_public() == {
+        "id": created.id,
+        "name": "Ada",
+        "email": "Ada@Example.com",
+        "phone": "+358 1",
+        "businessId": "0112038-9",
+        "createdAt": created.created_at,
+        "updatedAt": created.updated_at,
+    }
+
+
+def test_ids_are_unique_and_opaque(store: CustomerStore) -> None:
+    ids = {
+        store.create(name="A", email=f"{i}@x.io", phone=None, business_id=None).id
+        for i in range(20)
+    }
+    assert len(ids) == 20
+
+
+def test_get_of_a_missing_id_raises(store: CustomerStore) -> None:
+    with pytest.raises(CustomerNotFound):
+        store.get("missing")
+
+
+def test_email_is_unique_case_insensitively(store: CustomerStore) -> None:
+    store.create(name="A", email="Same@Example.com", phone=None, business_id=None)
+    with pytest.raises(EmailTaken):
+        store.create(name="B", email="same@EXAMPLE.com", phone=None, business_id=None)
+    assert len(store.list_page(limit=10).items) == 1
+
+
+def test_update_changes_fields_and_bumps_the_version(store: CustomerStore) -> None:
+    created = store.create(name="A", email="a@x.io", phone="1", business_id=None)
+    updated = store.update(created.id, changes={"name": "B", "phone": None})
+    assert (updated.name, updated.phone, updated.email) == ("B", None, "a@x.io")
+    assert updated.version == 2
+    assert updated.created_at == created.created_at
+    assert updated.updated_at >= created.updated_at
+    assert store.get(created.id) == updated
+
+
+def test_update_with_the_expected_version(store: CustomerStore) -> None:
+    created = store.create(name="A", email="a@x.io", phone=None, business_id=None)
+    store.update(created.id, changes={"name": "B"}, expected_version=1)
+    with pytest.raises(VersionMismatch) as raised:
+        store.update(created.id, changes={"name": "C"}, expected_version=1)
+    assert raised.value.current.version == 2 and raised.value.current.name == "B"
+    assert store.get(created.id).name == "B"
+
+
+def test_update_of_a_missing_id_raises_not_found(store: CustomerStore) -> None:
+    with pytest.raises(CustomerNotFound):
+        store.update("missing", changes={"name": "B"})
+    with pytest.raises(CustomerNotFound):
+        store.update("missing", changes={"name": "B"}, expected_version=1)
+
+
+def test_update_to_a_taken_email_raises_and_changes_nothing(store: CustomerStore) -> None:
+    store.create(name="A", email="a@x.io", phone=None, business_id=None)
+    other = store.create(name="B", email="b@x.io", phone=None, business_id=None)
+    with pytest.raises(EmailTaken):
+        store.update(other.id, changes={"email": "A@X.IO", "name": "Changed"})
+    assert store.get(other.id) == other
+
+
+def test_a_customer_may_change_the_case_of_its_email(store: CustomerStore) -> None:
+    created = store.create(name="A", email="a@x.io", phone=None, business_id=None)
+    assert store.update(created.id, changes={"email": "A@x.io"}).email == "A@x.io"
+    with pytest.raises(EmailTaken):
+        store.create(name="B", email="a@X.io", phone=None, business_id=None)
+
+
+def test_a_changed_email_frees_the_old_one(store: CustomerStore) -> None:
+    created = store.create(name="A", email="old@x.io", phone=None, business_id=None)
+    store.update(created.id, changes={"email": "new@x.io"})
+    store.create(name="B", email="old@x.io", phone=None, business_id=None)
+    with pytest.raises(EmailTaken):
+        store.create(name="C", email="new@x.io", phone=None, business_id=None)
+
+
+def test_delete_removes_and_frees_the_email(store: CustomerStore) -> None:
+    created = store.create(name="A", email="a@x.io", phone=None, business_id=None)
+    store.delete(created.id)
+    with pytest.raises(CustomerNotFound):
+        store.get(created.id)
+    with pytest.raises(CustomerNotFound):
+        store.delete(created.id)
+    store.create(name="B", email="a@x.io", phone=None, business_id=None)
+
+
+def test_list_pages_in_creation_order_without_gaps(store: CustomerStore) -> None:
+    made = [
+        store.create(name=f"N{i}", email=f"{i}@x.io", phone=None, business_id=None)
+        for i in range(7)
+    ]
+    seen = []
+    after = None
+    while True:
+        page = store.list_page(limit=3, after=after)
+        seen.extend(page.items)
+        if not page.has_more:
+            break
+        after = (page.items[-1].created_at, page.items[-1].id)
+    assert seen == made
+    assert [(r.created_at, r.id) for r in seen] == sorted((r.created_at, r.id) for r in seen)
+
+
+def test_has_more_is_exact_at_the_boundary(store: CustomerStore) -> None:
+    for i in range(4):
+        store.create(name="A", email=f"{i}@x.io", phone=None, business_id=None)
+    assert store.list_page(limit=4).has_more is False
+    assert store.list_page(limit=3).has_more is True
+    assert store.list_page(limit=10).items[0].email == "0@x.io"
+
+
+def test_list_filters(store: CustomerStore) -> None:
+    a = store.create(name="A", email="Find@X.io", phone=None, business_id="0112038-9")
+    b = store.create(name="B", email="b@x.io", phone=None, business_id="0112038-9")
+    store.create(name="C", email="c@x.io", phone=None, business_id="2331972-7")
+    assert store.list_page(limit=10, email="find@x.IO").items == [a]
+    assert store.list_page(limit=10, email="nobody@x.io").items == []
+    assert store.list_page(limit=10, business_id="0112038-9").items == [a, b]
+    assert store.list_page(limit=10, email="b@x.io", business_id="0112038-9").items == [b]
+    assert store.list_page(limit=10, email="b@x.io", business_id="2331972-7").items == []
+    first = store.list_page(limit=1, business_id="0112038-9")
+    assert first.items == [a] and first.has_more
+    after = (a.created_at, a.id)
+    rest = store.list_page(limit=1, after=after, business_id="0112038-9")
+    assert rest.items == [b] and not rest.has_more
+
+
+def test_sql_and_expression_metacharacters_are_data(store: CustomerStore) -> None:
+    hostile = "x'); DROP TABLE customers; -- :v #n"
+    created = store.create(name=hostile, email="q@x.io", phone=None, business_id=None)
+    assert store.get(created.id).name == hostile
+    assert store.list_page(limit=10, email=hostile).items == []
+    with pytest.raises(CustomerNotFound):
+        store.get(hostile)
+
+
+def test_ping_answers(store: CustomerStore) -> None:
+    store.ping()
+    assert store.kind in {"sqlite", "dynamodb"}
