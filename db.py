@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
 if TYPE_CHECKING:
     from flask import Flask
 
@@ -83,6 +85,22 @@ class Page:
     has_more: bool
 
 
+@dataclass(slots=True, frozen=True)
+class JsonPage:
+    """A page as the API sends it: the JSON array, whether more follow, the last row's key."""
+
+    body: bytes
+    has_more: bool
+    last: tuple[str, str] | None
+
+    @classmethod
+    def of(cls, page: Page) -> JsonPage:
+        """The JSON form of `page`, for stores that build records first."""
+        last = (page.items[-1].created_at, page.items[-1].id) if page.items else None
+        body = orjson.dumps([record.to_public() for record in page.items])
+        return cls(body=body, has_more=page.has_more, last=last)
+
+
 class CustomerStore(Protocol):
     """What the views need from a store; the sqlite and DynamoDB stores agree on it."""
 
@@ -102,6 +120,17 @@ class CustomerStore(Protocol):
         email: str | None = None,
         business_id: str | None = None,
     ) -> Page: ...
+
+    def list_json(
+        self,
+        *,
+        limit: int,
+        after: tuple[str, str] | None = None,
+        email: str | None = None,
+        business_id: str | None = None,
+    ) -> JsonPage:
+        """What `list_page` gives, as the JSON array the API answers with."""
+        ...
 
     def update(
         self,
@@ -151,6 +180,12 @@ CREATE INDEX IF NOT EXISTS customers_business ON customers (business_id, created
 """
 
 COLUMNS = "id, name, email, phone, business_id, created_at, updated_at, version"
+# A row as CustomerRecord.to_public() shows it, rendered by SQLite, then its keyset position.
+PUBLIC_JSON_COLUMNS = (
+    "json_object('id', id, 'name', name, 'email', email, 'phone', phone,"
+    " 'businessId', business_id, 'createdAt', created_at, 'updatedAt', updated_at),"
+    " created_at, id"
+)
 
 
 class SqliteStore:
@@ -233,14 +268,15 @@ class SqliteStore:
             raise CustomerNotFound(customer_id)
         return CustomerRecord(*row)
 
-    def list_page(
-        self,
-        *,
+    @staticmethod
+    def _page_query(
+        select: str,
         limit: int,
-        after: tuple[str, str] | None = None,
-        email: str | None = None,
-        business_id: str | None = None,
-    ) -> Page:
+        after: tuple[str, str] | None,
+        email: str | None,
+        business_id: str | None,
+    ) -> tuple[str, list[Any]]:
+        """The keyset query for one page plus one row (which tells whether more follow)."""
         where: list[str] = []
         params: list[Any] = []
         if email is not None:
@@ -252,15 +288,44 @@ class SqliteStore:
         if after is not None:
             where.append("(created_at, id) > (?, ?)")
             params.extend(after)
-        sql = f"SELECT {COLUMNS} FROM customers"
+        sql = f"SELECT {select} FROM customers"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at, id LIMIT ?"
         params.append(limit + 1)
+        return sql, params
+
+    def list_page(
+        self,
+        *,
+        limit: int,
+        after: tuple[str, str] | None = None,
+        email: str | None = None,
+        business_id: str | None = None,
+    ) -> Page:
+        sql, params = self._page_query(COLUMNS, limit, after, email, business_id)
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         has_more = len(rows) > limit
         return Page(items=[CustomerRecord(*row) for row in rows[:limit]], has_more=has_more)
+
+    def list_json(
+        self,
+        *,
+        limit: int,
+        after: tuple[str, str] | None = None,
+        email: str | None = None,
+        business_id: str | None = None,
+    ) -> JsonPage:
+        # SQLite renders each row's JSON object itself: no per-row Python objects.
+        sql, params = self._page_query(PUBLIC_JSON_COLUMNS, limit, after, email, business_id)
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        body = ("[" + ",".join(row[0] for row in rows) + "]").encode()
+        last = (rows[-1][1], rows[-1][2]) if rows else None
+        return JsonPage(body=body, has_more=has_more, last=last)
 
     def update(
         self,

@@ -47,6 +47,7 @@ from db import (
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
+    JsonPage,
     Page,
     StoreUnavailable,
     VersionMismatch,
@@ -310,6 +311,18 @@ class DynamoStore:
                 break
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
         return Page(items=items[:limit], has_more=len(items) > limit)
+
+    def list_json(
+        self,
+        *,
+        limit: int,
+        after: tuple[str, str] | None = None,
+        email: str | None = None,
+        business_id: str | None = None,
+    ) -> JsonPage:
+        return JsonPage.of(
+            self.list_page(limit=limit, after=after, email=email, business_id=business_id)
+        )
 
     def _by_email(
         self, email: str, *, after: tuple[str, str] | None, business_id: str | None

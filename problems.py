@@ -13,10 +13,11 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
-from flask import Flask, Response, g
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from jsonio import json_response
+from logs import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:customer-api:problem:"
@@ -131,12 +132,12 @@ def _internal_error(exc: InternalServerError) -> Response:
     original = exc.original_exception or exc
     log.error(
         "unhandled_exception",
-        request_id=g.get("request_id"),
+        request_id=current_request_id(),
         error=type(original).__name__,
         exc_info=original,
     )
     problem = Problem("The server could not complete the request. Quote the request id.")
-    problem.extra["requestId"] = g.get("request_id")
+    problem.extra["requestId"] = current_request_id()
     return render(problem)
 
 

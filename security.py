@@ -131,23 +131,48 @@ def _require_key() -> None:
     g.client_key = fingerprint(presented)
 
 
-def _security_headers(response: Response) -> Response:
+def _rate_limit_headers(response: Response) -> Response:
+    """RateLimit-Reset in seconds left (flask-limiter gives an epoch); Retry-After on 429 only."""
     headers = response.headers
     if "RateLimit-Reset" in headers:
-        # flask-limiter gives an epoch time; the RateLimit header fields carry seconds left.
         reset = int(headers["RateLimit-Reset"]) - int(time.time())
         headers["RateLimit-Reset"] = str(max(reset, 0))
         if response.status_code != 429:
             del headers["Retry-After"]
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Frame-Options"] = "DENY"
-    if request.path == "/docs" or request.path.startswith("/docs/"):
-        headers["Content-Security-Policy"] = DOCS_CSP
-    else:
-        headers["Content-Security-Policy"] = API_CSP
-        headers["Cache-Control"] = "no-store"
     return response
+
+
+_COMMON_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+)
+_API_HEADERS = (*_COMMON_HEADERS, ("Content-Security-Policy", API_CSP))
+_DOCS_HEADERS = (*_COMMON_HEADERS, ("Content-Security-Policy", DOCS_CSP))
+
+
+class SecurityHeadersMiddleware:
+    """WSGI middleware adding the security headers to every response, errors included.
+
+    The API's answers (customer data among them) are never to be cached: `no-store`,
+    unless a view chose its own caching, as the docs assets do. The docs page gets
+    the CSP that lets its local assets run; everything else the strictest one.
+    """
+
+    def __init__(self, wsgi_app: Any) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path: str = environ.get("PATH_INFO", "")
+        docs = path == "/docs" or path.startswith("/docs/")
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            headers.extend(_DOCS_HEADERS if docs else _API_HEADERS)
+            if not docs and not any(name.lower() == "cache-control" for name, _ in headers):
+                headers.append(("Cache-Control", "no-store"))
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
 def rate_limit_key() -> str:
@@ -157,8 +182,7 @@ def rate_limit_key() -> str:
 
 def init_app(app: Flask) -> None:
     """Keys (when configured), rate limits (when RATE_LIMIT is set), CORS, headers."""
-    # Registered first so that it runs last, after flask-limiter has added its headers.
-    app.after_request(_security_headers)
+    app.wsgi_app = SecurityHeadersMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     keys = load_keys(app.config)
     app.extensions["api_keys"] = keys
     if keys:
@@ -172,6 +196,9 @@ def init_app(app: Flask) -> None:
         )
     if app.config["RATE_LIMIT"]:
         from flask_limiter import Limiter
+
+        # Registered before the limiter, so that it runs after the limiter adds its headers.
+        app.after_request(_rate_limit_headers)
 
         # Over the limit, flask-limiter raises TooManyRequests: problems renders it,
         # and the limiter adds RateLimit-* and Retry-After to that response.

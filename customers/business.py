@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from flask import Response, current_app, g
+from flask import Response, current_app
 
 from business_client import (
     Business,
@@ -19,6 +19,7 @@ from business_client import (
 from customers import bp
 from customers.routes import find, query_args
 from jsonio import json_response
+from logs import record_upstream_call
 from problems import NotFound, Problem, ValidationFailed, field_errors
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def lookup(business_id: str) -> Business:
         outcome = type(exc).__name__
         raise
     finally:
-        g.upstream_calls.append(
+        record_upstream_call(
             {
                 "service": "business-register",
                 "outcome": outcome,

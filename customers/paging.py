@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import json
 import re
+from functools import lru_cache
 
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 _MAX_CURSOR_LENGTH = 256
@@ -22,6 +23,7 @@ class InvalidCursor(ValueError):
     """The cursor was not made by this service for this query."""
 
 
+@lru_cache(maxsize=1024)
 def _filters_key(email: str | None, business_id: str | None) -> str:
     material = json.dumps([email.lower() if email else None, business_id])
     return hashlib.sha256(material.encode()).hexdigest()[:16]

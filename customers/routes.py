@@ -50,6 +50,8 @@ def store() -> CustomerStore:
 
 def query_args(*allowed: str) -> dict[str, str]:
     """The query parameters as single values; unknown or repeated ones are a 400."""
+    if not request.query_string:
+        return {}
     errors = [
         (name, "is not a known query parameter") for name in request.args if name not in allowed
     ]
@@ -211,11 +213,10 @@ def list_customers() -> Response:
                 "The cursor is not valid for this query.",
                 errors=field_errors([("cursor", "is not a cursor this query made")]),
             ) from None
-    page = store().list_page(limit=limit, after=after, email=email, business_id=business_id)
-    response = json_response([record.to_public() for record in page.items])
-    if page.has_more:
-        last = page.items[-1]
-        cursor = encode_cursor(last.created_at, last.id, email=email, business_id=business_id)
+    page = store().list_json(limit=limit, after=after, email=email, business_id=business_id)
+    response = Response(page.body, mimetype="application/json")
+    if page.has_more and page.last is not None:
+        cursor = encode_cursor(*page.last, email=email, business_id=business_id)
         params: dict[str, Any] = {"limit": limit, "cursor": cursor}
         params.update({k: v for k, v in (("email", email), ("businessId", business_id)) if v})
         link = url_for(".list_customers", **params)

@@ -92,6 +92,7 @@ BusinessId = Annotated[
     ),
 ]
 
+
 def _no_default(schema: dict[str, Any]) -> None:
     """Drop the `null` default a field that cannot be null would otherwise publish."""
     schema.pop("default", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from db import CustomerNotFound, CustomerStore, EmailTaken, VersionMismatch
@@ -159,3 +160,22 @@ def test_sql_and_expression_metacharacters_are_data(store: CustomerStore) -> Non
 def test_ping_answers(store: CustomerStore) -> None:
     store.ping()
     assert store.kind in {"sqlite", "dynamodb"}
+
+
+def test_list_json_is_list_page_as_the_api_shows_it(store: CustomerStore) -> None:
+    store.create(name='Quote " and \\ and ünïcode', email="q@x.io", phone="1", business_id=None)
+    store.create(name="Ctl\u2028", email="b@x.io", phone=None, business_id="0112038-9")
+    store.create(name="C", email="c@x.io", phone=None, business_id=None)
+    queries: list[dict[str, str]] = [
+        {},
+        {"email": "B@x.io"},
+        {"business_id": "0112038-9"},
+        {"email": "none@x.io"},
+    ]
+    for kwargs in queries:
+        page = store.list_page(limit=2, **kwargs)
+        as_json = store.list_json(limit=2, **kwargs)
+        assert orjson.loads(as_json.body) == [record.to_public() for record in page.items]
+        assert as_json.has_more == page.has_more
+        last = page.items[-1] if page.items else None
+        assert as_json.last == ((last.created_at, last.id) if last else None)
