@@ -9,8 +9,10 @@ mode, each with its own connection.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -153,8 +155,16 @@ def utc_timestamp() -> str:
 
 
 def new_customer_id() -> str:
-    """An opaque, unguessable id."""
-    return str(uuid.uuid4())
+    """An opaque, unguessable id: a UUIDv7 (RFC 9562), 74 random bits behind a ms clock.
+
+    Time-ordered ids are appended at the end of the primary-key index instead of
+    landing at random pages, which keeps index pages full: less memory per
+    customer in the in-memory store and fewer page splits on every insert.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
+    return str(uuid.UUID(int=value))
 
 
 def email_key(email: str) -> str:
