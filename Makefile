@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run dev test lint typecheck pytest fuzz bench e2e lock clean
+.PHONY: help run dev test lint typecheck pytest fuzz bench profile e2e lock clean
 
 help:
 	@echo "make run    serve the API on http://localhost:3000 (in-memory store unless SQLITE_PATH is set)"
 	@echo "make test   lint, type-check and run the whole test suite"
 	@echo "make fuzz   a long schemathesis run against the OpenAPI document"
 	@echo "make bench  throughput, latency and memory against a bare-Flask yardstick"
+	@echo "make profile  where a request's time goes (cProfile; python -m bench.profile --py-spy)"
 	@echo "make e2e    end-to-end checks: newman collection and the docs page in a browser"
 	@echo "make dev    flask's development server with the reloader"
 
@@ -49,6 +50,13 @@ pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q --store=dynamodb $(HTTP_SUITES)
 
 test: lint typecheck pytest
+
+# wrk is installed from Debian by the benchmark itself when missing.
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.run
+
+profile: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.profile
 
 fuzz: $(VENV)/.dev-installed
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/pytest -q tests/test_fuzz.py

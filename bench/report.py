@@ -1,0 +1,223 @@
+"""The benchmark's results as markdown: the table people read and the targets it checks.
+
+Misses against a target are reported, not fatal: only errors (non-2xx answers,
+socket errors) fail the run, because a fast wrong answer is not a result.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from bench.loadgen import CONNECTIONS, WrkResult
+
+P99_TARGET_MS = 10.0
+MEMORY_TARGET_MB = 60.0  # growth per 100,000 customers
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One scenario measured on the service and on the yardstick, back to back."""
+
+    scenario: str
+    target_ratio: float
+    service: WrkResult
+    yardstick: WrkResult
+
+    @property
+    def ratio(self) -> float:
+        return self.service.rps / self.yardstick.rps if self.yardstick.rps else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FileStoreRun:
+    """The service on a sqlite file with `workers` processes."""
+
+    scenario: str
+    workers: int
+    result: WrkResult
+
+
+@dataclass(slots=True)
+class Memory:
+    """VmRSS of the measured service's worker, in MiB, at points of its life."""
+
+    empty: float = 0.0
+    seeded: float = 0.0
+    seeded_count: int = 0
+    after_load: float = 0.0
+    after_load_count: int = 0
+    full: float = 0.0
+    full_count: int = 0
+
+    @property
+    def growth_per_100k(self) -> float:
+        added = self.full_count - self.seeded_count
+        return (self.full - self.seeded) * 100_000 / added if added else 0.0
+
+
+@dataclass(slots=True)
+class Results:
+    """Everything one run measured."""
+
+    seconds: float
+    comparisons: list[Comparison] = field(default_factory=list)
+    file_store: list[FileStoreRun] = field(default_factory=list)
+    memory: Memory = field(default_factory=Memory)
+    startup_service: list[float] = field(default_factory=list)
+    startup_yardstick: list[float] = field(default_factory=list)
+    register_lookups: int = 0
+    file_seeded: int = 0
+
+    def error_count(self) -> int:
+        runs = [c.service for c in self.comparisons] + [c.yardstick for c in self.comparisons]
+        runs += [f.result for f in self.file_store]
+        return sum(run.errors for run in runs)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def machine() -> str:
+    """Date, architecture, cores, CPU model and the code measured, for comparing runs."""
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC} · {platform.machine()} · "
+        f"nproc {os.cpu_count()} · {model} · Python {platform.python_version()} · "
+        f"granian {version('granian')} · commit {commit or 'unknown'}"
+    )
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def comparison_table(comparisons: list[Comparison]) -> list[str]:
+    lines = [
+        "| scenario | service req/s | yardstick req/s | ratio | p50 ms | p99 ms | errors "
+        "| ratio target | p99 < 10 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for row in comparisons:
+        service = row.service
+        lines.append(
+            f"| {row.scenario} | {service.rps:,.0f} | {row.yardstick.rps:,.0f} | {row.ratio:.2f} "
+            f"| {_ms(service.p50_ms)} | {_ms(service.p99_ms)} | {service.errors} "
+            f"| ≥ {row.target_ratio:.2f} {verdict(row.ratio >= row.target_ratio)} "
+            f"| {verdict(service.p99_ms < P99_TARGET_MS)} |"
+        )
+    return lines
+
+
+def latency_table(comparisons: list[Comparison]) -> list[str]:
+    lines = [
+        "| scenario | server | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx "
+        "| socket errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in comparisons:
+        for name, run in (("yardstick", row.yardstick), ("service", row.service)):
+            lines.append(
+                f"| {row.scenario} | {name} | {run.rps:,.0f} | {_ms(run.p50_ms)} "
+                f"| {_ms(run.p90_ms)} | {_ms(run.p99_ms)} | {_ms(run.max_ms)} "
+                f"| {run.non_2xx} | {run.socket_errors} |"
+            )
+    return lines
+
+
+def file_store_table(runs: list[FileStoreRun], comparisons: list[Comparison]) -> list[str]:
+    in_memory = {row.scenario: row.service.rps for row in comparisons}
+    lines = [
+        "| scenario | WORKERS | req/s | vs in-memory | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        base = in_memory.get(run.scenario)
+        versus = f"{run.result.rps / base:.2f}" if base else "n/a"
+        lines.append(
+            f"| {run.scenario} | {run.workers} | {run.result.rps:,.0f} | {versus} "
+            f"| {_ms(run.result.p50_ms)} | {_ms(run.result.p99_ms)} | {run.result.errors} |"
+        )
+    return lines
+
+
+def memory_lines(memory: Memory) -> list[str]:
+    growth = memory.growth_per_100k
+    return [
+        "| point | customers | VmRSS MiB |",
+        "|---|---:|---:|",
+        f"| started | 0 | {memory.empty:.1f} |",
+        f"| seeded | {memory.seeded_count:,} | {memory.seeded:.1f} |",
+        f"| after every scenario | ≈ {memory.after_load_count:,} | {memory.after_load:.1f} |",
+        f"| filled | ≈ {memory.full_count:,} | {memory.full:.1f} |",
+        "",
+        f"Growth: **{growth:.1f} MiB per 100,000 customers** "
+        f"(target < {MEMORY_TARGET_MB:.0f}: {verdict(growth < MEMORY_TARGET_MB)}). Counts after "
+        "the load are from wrk's requests sent, so they are exact to within a few dozen.",
+    ]
+
+
+def startup_lines(service: list[float], yardstick: list[float]) -> list[str]:
+    def cell(samples: list[float]) -> str:
+        runs = ", ".join(f"{s * 1000:.0f}" for s in samples)
+        return f"{statistics.median(samples) * 1000:.0f} ms (runs: {runs})"
+
+    return [
+        "| server | median time to first 200 on /health |",
+        "|---|---|",
+        f"| service | {cell(service)} |",
+        f"| yardstick | {cell(yardstick)} |",
+    ]
+
+
+def render(results: Results) -> str:
+    """The whole report as markdown."""
+    comparisons = results.comparisons
+    parts = [
+        "# Benchmark: service vs bare-Flask yardstick",
+        "",
+        machine(),
+        "",
+        f"wrk, {CONNECTIONS} keep-alive connections, {results.seconds:g} s per scenario, "
+        "server on one core and wrk on the other; in-memory store seeded with 10,000 "
+        "customers. p50/p99 are the service's.",
+        "",
+        *comparison_table(comparisons),
+        "",
+        "## Latency, both servers",
+        "",
+        *latency_table(comparisons),
+        "",
+        f"business_cached: the register stand-in was asked {results.register_lookups} "
+        "time(s) in all; every other answer came from the service's cache.",
+        "",
+        f"## File store (SQLITE_PATH=<temp file>, {results.file_seeded:,} customers seeded)",
+        "",
+        *file_store_table(results.file_store, comparisons),
+        "",
+        "## Memory (the measured service, in-memory store, VmRSS of its granian worker)",
+        "",
+        *memory_lines(results.memory),
+        "",
+        "## Start-up",
+        "",
+        *startup_lines(results.startup_service, results.startup_yardstick),
+        "",
+        f"Errors in all runs: **{results.error_count()}**"
+        + (" (FAIL)" if results.error_count() else ""),
+    ]
+    return "\n".join(parts) + "\n"
