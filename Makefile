@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run dev test lint typecheck pytest fuzz bench profile e2e lock clean
+.PHONY: help run dev test lint typecheck pytest fuzz bench profile e2e lock clean build-ApiFunction
 
 help:
 	@echo "make run    serve the API on http://localhost:3000 (in-memory store unless SQLITE_PATH is set)"
@@ -36,6 +36,7 @@ dev: $(VENV)/.run-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint template.yaml
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
@@ -57,6 +58,20 @@ bench: $(VENV)/.dev-installed
 
 profile: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.profile
+
+# `sam build` calls this with ARTIFACTS_DIR set: the Lambda package, service modules only.
+SERVICE_MODULES := app.py business_client.py business_normalize.py config.py db.py \
+	dynamo_store.py jsonio.py lambda_handler.py logs.py openapi.py problems.py security.py \
+	server.py customers
+# granian, the server for `make run`, has no use on Lambda.
+build-ApiFunction:
+	mkdir -p "$(ARTIFACTS_DIR)"
+	grep -v '^granian==' requirements.txt > "$(ARTIFACTS_DIR)/.requirements.txt"
+	python3 -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)" \
+		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 \
+		--only-binary=:all: -r "$(ARTIFACTS_DIR)/.requirements.txt"
+	rm "$(ARTIFACTS_DIR)/.requirements.txt"
+	cp -R $(SERVICE_MODULES) "$(ARTIFACTS_DIR)/"
 
 fuzz: $(VENV)/.dev-installed
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/pytest -q tests/test_fuzz.py

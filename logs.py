@@ -138,7 +138,11 @@ def _request_id_for(environ: dict[str, Any]) -> str:
 
 
 def _log_context(environ: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """What every line logged for this request carries; on Lambda, the invocation's ids too."""
     context: dict[str, Any] = {"request_id": request_id}
+    aws_request_id = getattr(environ.get("apig_wsgi.context"), "aws_request_id", None)
+    if isinstance(aws_request_id, str):
+        context["aws_request_id"] = aws_request_id
     request_context = environ.get("apig_wsgi.request_context")
     if isinstance(request_context, dict) and request_context.get("requestId"):
         context["apigw_request_id"] = str(request_context["requestId"])

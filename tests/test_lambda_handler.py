@@ -1,0 +1,280 @@
+"""The Lambda entry point, fed real-shaped API Gateway v1, v2 and ALB events."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+import pytest
+
+from tests.dynamo import REGION
+
+EVENTS = Path(__file__).parent / "events"
+KINDS = ("apigw_v1", "apigw_v2", "alb")
+API_GATEWAY_REQUEST_IDS = {
+    "apigw_v1": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+    "apigw_v2": "Cq3xYFm0gi0EJdg=",
+}
+
+
+class Invoker:
+    """Builds events of one kind from its template and invokes the handler with them."""
+
+    def __init__(self, module: ModuleType, kind: str) -> None:
+        self.module = module
+        self.kind = kind
+        self.template = json.loads((EVENTS / f"{kind}.json").read_text())
+        self.invocations = 0
+
+    def event(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        as_base64: bool = False,
+    ) -> dict[str, Any]:
+        event = copy.deepcopy(self.template)
+        headers = dict(headers or {})
+        if body is not None:
+            headers.setdefault("Content-Type", "application/json")
+        text = None
+        if body is not None:
+            text = base64.b64encode(body).decode() if as_base64 else body.decode()
+        pairs = parse_qsl(query, keep_blank_values=True)
+        multi: dict[str, list[str]] = {}
+        for name, value in pairs:
+            multi.setdefault(name, []).append(value)
+        if self.kind == "apigw_v2":
+            event["rawPath"] = path
+            event["rawQueryString"] = query
+            event["requestContext"]["http"].update(method=method, path=path)
+            event["headers"].update({name.lower(): value for name, value in headers.items()})
+            event["body"] = text
+        else:
+            event["httpMethod"] = method
+            event["path"] = path
+            if self.kind == "apigw_v1":
+                event["requestContext"].update(httpMethod=method, path=f"/prod{path}")
+                event["queryStringParameters"] = {k: v[-1] for k, v in multi.items()} or None
+                event["multiValueQueryStringParameters"] = multi or None
+                event["headers"].update(headers)
+            else:  # ALB with multi-value headers on: query values arrive URL-encoded
+                event["multiValueQueryStringParameters"] = {
+                    quote(k): [quote(v) for v in values] for k, values in multi.items()
+                }
+            for name, value in headers.items():
+                event["multiValueHeaders"][name] = [value]
+            event["body"] = text
+        event["isBase64Encoded"] = as_base64
+        return event
+
+    def __call__(self, method: str, path: str, **kwargs: Any) -> Answer:
+        self.invocations += 1
+        context = SimpleNamespace(
+            aws_request_id=f"0c3e2d1b-0000-4000-8000-{self.invocations:012d}",
+            function_name="customer-api",
+        )
+        raw = self.module.handler(self.event(method, path, **kwargs), context)
+        return Answer(raw, context.aws_request_id)
+
+
+class Answer:
+    """A handler response, with its headers merged into one case-insensitive view."""
+
+    def __init__(self, raw: dict[str, Any], aws_request_id: str) -> None:
+        self.raw = raw
+        self.aws_request_id = aws_request_id
+        self.status = raw["statusCode"]
+        merged: dict[str, str] = {}
+        for name, value in (raw.get("headers") or {}).items():
+            merged[name.lower()] = value
+        for name, values in (raw.get("multiValueHeaders") or {}).items():
+            merged[name.lower()] = values[-1]
+        self.headers = merged
+
+    def json(self) -> Any:
+        assert self.raw["isBase64Encoded"] is False
+        return json.loads(self.raw["body"])
+
+
+@pytest.fixture
+def lambda_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """`lambda_handler` imported afresh, so its app is built from this test's environment."""
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    import lambda_handler
+
+    module = importlib.reload(lambda_handler)
+    yield module
+    module.app.extensions["customer_store"].close()
+    module.app.extensions["business_client"].close()
+
+
+@pytest.fixture(params=KINDS)
+def invoke(request: pytest.FixtureRequest, lambda_module: ModuleType) -> Invoker:
+    return Invoker(lambda_module, request.param)
+
+
+def create(invoke: Invoker, email: str, **kwargs: Any) -> Answer:
+    body = json.dumps({"name": "Lambda Person", "email": email}).encode()
+    return invoke("POST", "/customers", body=body, **kwargs)
+
+
+def test_create_get_list_and_delete(invoke: Invoker) -> None:
+    created = create(invoke, "one@example.com")
+    assert created.status == 201
+    customer = created.json()
+    assert created.headers["location"] == f"/customers/{customer['id']}"
+    assert created.headers["content-type"] == "application/json"
+    second = create(invoke, "two@example.com", as_base64=True)
+    assert second.status == 201 and second.json()["email"] == "two@example.com"
+
+    got = invoke("GET", created.headers["location"])
+    assert got.status == 200 and got.json() == customer
+    assert got.headers["etag"] == '"1"'
+    assert (
+        invoke("GET", created.headers["location"], headers={"If-None-Match": '"1"'}).status == 304
+    )
+
+    first_page = invoke("GET", "/customers", query="limit=1")
+    assert first_page.status == 200 and first_page.json() == [customer]
+    link = first_page.headers["link"]
+    next_path, _, next_query = link[1 : link.index(">")].partition("?")
+    rest = invoke("GET", next_path, query=next_query)
+    assert rest.json() == [second.json()]
+    assert "link" not in rest.headers
+
+    deleted = invoke("DELETE", created.headers["location"])
+    assert deleted.status == 204 and deleted.raw["body"] == ""
+    missing = invoke("GET", created.headers["location"])
+    assert missing.status == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["status"] == 404
+
+
+def test_a_bad_body_is_a_400_problem_as_text(invoke: Invoker) -> None:
+    answer = invoke("POST", "/customers", body=b'{"name": "", "email": "x"}', as_base64=True)
+    assert answer.status == 400
+    assert answer.raw["isBase64Encoded"] is False
+    assert {e["field"] for e in answer.json()["errors"]} == {"name", "email"}
+
+
+def test_repeated_query_parameters_arrive_as_repeated(invoke: Invoker) -> None:
+    answer = invoke("GET", "/customers", query="limit=1&limit=2")
+    assert answer.status == 400
+    assert answer.json()["errors"] == [{"field": "limit", "message": "must be given at most once"}]
+    encoded = create(invoke, "a+b@example.com")
+    assert encoded.status == 201
+    found = invoke("GET", "/customers", query="email=A%2Bb%40example.com")
+    assert [c["email"] for c in found.json()] == ["a+b@example.com"]
+
+
+def test_request_id_is_the_invocation_id_unless_the_client_sent_one(invoke: Invoker) -> None:
+    answer = invoke("GET", "/health")
+    assert answer.headers["x-request-id"] == answer.aws_request_id
+    echoed = invoke("GET", "/health", headers={"X-Request-ID": "client-id-1"})
+    assert echoed.headers["x-request-id"] == "client-id-1"
+
+
+def test_log_lines_carry_the_invocation_and_no_customer_data(
+    invoke: Invoker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    answer = create(invoke, "private.person@example.com", headers={"X-Request-ID": "mine"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    assert lines, "the invocation logged nothing"
+    for line in lines:
+        assert line["aws_request_id"] == answer.aws_request_id
+        assert line["request_id"] == "mine"
+        if invoke.kind in API_GATEWAY_REQUEST_IDS:
+            assert line["apigw_request_id"] == API_GATEWAY_REQUEST_IDS[invoke.kind]
+    access = [line for line in lines if line["event"] == "request"]
+    assert access[0]["route"] == "/customers" and access[0]["status"] == 201
+    text = json.dumps(lines)
+    assert "private.person" not in text and "Lambda Person" not in text
+
+
+def test_docs_assets_leave_as_text_and_the_icon_as_base64(
+    lambda_module: ModuleType,
+) -> None:
+    invoke = Invoker(lambda_module, "apigw_v2")
+    page = invoke("GET", "/docs")
+    assert page.raw["isBase64Encoded"] is False and "swagger-ui" in page.raw["body"]
+    icon = invoke("GET", "/docs/favicon-32x32.png")
+    assert icon.raw["isBase64Encoded"] is True
+    assert base64.b64decode(icon.raw["body"]).startswith(b"\x89PNG")
+
+
+@pytest.fixture
+def ssm_parameter(moto_endpoint: str, aws_environ: None) -> str:
+    """A SecureString parameter holding two API keys, in moto's SSM."""
+    import boto3
+
+    ssm = boto3.client("ssm", region_name=REGION, endpoint_url=moto_endpoint)
+    name = "/customer-api/test/api-keys"
+    ssm.put_parameter(Name=name, Value="first-key, second-key", Type="SecureString", Overwrite=True)
+    return name
+
+
+def test_api_keys_come_from_ssm_once_per_container(
+    monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, ssm_parameter: str
+) -> None:
+    monkeypatch.setenv("API_KEYS_SSM_PARAMETER", ssm_parameter)
+    monkeypatch.setenv("REQUIRE_API_KEYS", "1")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    import lambda_handler
+
+    module = importlib.reload(lambda_handler)
+    try:
+        invoke = Invoker(module, "apigw_v2")
+        assert invoke("GET", "/customers").status == 401
+        assert invoke("GET", "/customers", headers={"Authorization": "Bearer wrong"}).status == 401
+        # The parameter is read at start only: changing it does not change a warm container.
+        import boto3
+
+        boto3.client("ssm", region_name=REGION, endpoint_url=moto_endpoint).put_parameter(
+            Name=ssm_parameter, Value="rotated", Type="SecureString", Overwrite=True
+        )
+        for key in ("first-key", "second-key"):
+            ok = invoke("GET", "/customers", headers={"Authorization": f"Bearer {key}"})
+            assert ok.status == 200
+        assert invoke("GET", "/health").status == 200
+    finally:
+        module.app.extensions["customer_store"].close()
+        module.app.extensions["business_client"].close()
+
+
+def test_the_dynamodb_store_through_the_handler(
+    monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, dynamo_table_name: str, aws_environ: None
+) -> None:
+    for name, value in {
+        "CUSTOMER_STORE": "dynamodb",
+        "DYNAMODB_TABLE": dynamo_table_name,
+        "DYNAMODB_CREATE_TABLE": "1",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    import lambda_handler
+
+    module = importlib.reload(lambda_handler)
+    try:
+        invoke = Invoker(module, "apigw_v1")
+        created = create(invoke, "dynamo@example.com")
+        assert created.status == 201
+        assert create(invoke, "DYNAMO@example.com").status == 409
+        assert invoke("GET", created.headers["location"]).json() == created.json()
+        assert invoke("GET", "/health").json() == {"status": "ok", "store": "dynamodb"}
+    finally:
+        module.app.extensions["customer_store"].close()
+        module.app.extensions["business_client"].close()
