@@ -73,6 +73,17 @@ build-ApiFunction:
 	rm "$(ARTIFACTS_DIR)/.requirements.txt"
 	cp -R $(SERVICE_MODULES) "$(ARTIFACTS_DIR)/"
 
+# Debian's Chromium for the docs check, newman and playwright-core from package-lock.json.
+e2e: $(VENV)/.run-installed node_modules/.installed
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+	bash e2e/run.sh
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
 fuzz: $(VENV)/.dev-installed
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/pytest -q tests/test_fuzz.py
 

@@ -1,10 +1,12 @@
 """A stand-in for the business register (YTJ v3) on loopback, so no benchmark touches PRH.
 
-It answers `GET /companies?businessId=<id>` with the sample company of
-`data/ytj-company-found.json`, its `businessId.value` (and EUID) set to the ID asked
-for, because the client checks that the company it gets back is the one it asked for.
-The service caches the answer, so after the first lookup this server is idle; it
-counts its requests so the run can show that the cache, not the stand-in, answered.
+It answers `GET /companies?businessId=<id>` with the register's sample company
+(`tests/data/v3-company-found.json`), its `businessId.value` (and EUID) set to the
+ID asked for, because the client checks that the company it gets back is the one it
+asked for; IDs outside `known` (when given) get the register's empty answer. The
+service caches answers, so after the first lookup this server is idle; it counts its
+requests so the benchmark can show that the cache, not the stand-in, answered.
+`e2e/register_stub.py` serves it on a fixed port.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-SAMPLE = Path(__file__).parent / "data" / "ytj-company-found.json"
+SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "data"
+NOT_FOUND = b'{"totalResults": 0, "companies": []}'
 
 
 def company_body(template: dict[str, Any], business_id: str) -> bytes:
@@ -37,9 +40,11 @@ class RegisterStandIn(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.template: dict[str, Any] = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    def __init__(self, port: int = 0, known: frozenset[str] | None = None) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        sample = SAMPLES / "v3-company-found.json"
+        self.template: dict[str, Any] = json.loads(sample.read_text(encoding="utf-8"))
+        self.known = known
         self.lookups = 0
 
     @property
@@ -61,6 +66,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b'{"message": "Not found", "errorcode": 404}')
             return
         self.server.lookups += 1
+        known = self.server.known
+        if known is not None and ids[0] not in known:
+            self._send(200, NOT_FOUND)
+            return
         self._send(200, company_body(self.server.template, ids[0]))
 
     def _send(self, status: int, body: bytes) -> None:
