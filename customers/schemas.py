@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -36,6 +35,10 @@ def _no_control_characters(value: str) -> str:
 
 
 def _email(value: str) -> str:
+    # Imported on first use: email-validator builds large tables at import (about 50 ms),
+    # which start-up and a Lambda cold start need not pay before the first write.
+    from email_validator import EmailNotValidError, validate_email
+
     _no_control_characters(value)
     try:
         validate_email(value, check_deliverability=False)
