@@ -73,11 +73,14 @@ build-ApiFunction:
 	rm "$(ARTIFACTS_DIR)/.requirements.txt"
 	cp -R $(SERVICE_MODULES) "$(ARTIFACTS_DIR)/"
 
-# Debian's Chromium for the docs check, newman and playwright-core from package-lock.json.
+# Debian's Chromium for the docs check (installed when missing), newman and playwright-core
+# from package-lock.json (npm ci when node_modules is missing or older than the lock).
 e2e: $(VENV)/.run-installed node_modules/.installed
-	@command -v chromium >/dev/null || { \
+	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
 	bash e2e/run.sh
 
 node_modules/.installed: package.json package-lock.json
