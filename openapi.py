@@ -409,10 +409,13 @@ DOCS_PAGE = """<!DOCTYPE html>
 """
 
 # In a file of its own, not inline, so the page's CSP can forbid inline scripts.
+# validatorUrl: null, or Swagger UI loads a badge image from validator.swagger.io
+# (on any host but localhost), which the CSP blocks and which would leak the URL.
 DOCS_INIT = """window.addEventListener("load", function () {
   window.ui = SwaggerUIBundle({
     url: "/openapi.json",
     dom_id: "#swagger-ui",
+    validatorUrl: null,
     deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     layout: "StandaloneLayout"
