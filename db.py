@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 # Fields a client may write, by their column name.
 WRITABLE_COLUMNS = ("name", "email", "phone", "business_id")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreError(Exception):
@@ -172,8 +172,11 @@ def email_key(email: str) -> str:
     return email.lower()
 
 
+# WITHOUT ROWID: the table is the B-tree on `id`, so no separate index maps ids to
+# rows. The ids are time-ordered, so rows are appended, and a customer costs about
+# a sixth less memory than in a rowid table (see README, Performance).
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS customers (
+CREATE TABLE customers (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
     email       TEXT NOT NULL,
@@ -183,10 +186,24 @@ CREATE TABLE IF NOT EXISTS customers (
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL,
     version     INTEGER NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS customers_email_key ON customers (email_key);
-CREATE INDEX IF NOT EXISTS customers_listing ON customers (created_at, id);
-CREATE INDEX IF NOT EXISTS customers_business ON customers (business_id, created_at, id);
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX customers_email_key ON customers (email_key);
+CREATE INDEX customers_listing ON customers (created_at, id);
+CREATE INDEX customers_business ON customers (business_id, created_at, id);
+"""
+
+# Version 1 kept the same columns and indexes in a rowid table: move its rows over.
+MIGRATE_1_TO_2 = f"""
+DROP INDEX customers_email_key;
+DROP INDEX customers_listing;
+DROP INDEX customers_business;
+ALTER TABLE customers RENAME TO customers_v1;
+{SCHEMA}
+INSERT INTO customers (id, name, email, email_key, phone, business_id, created_at,
+    updated_at, version)
+SELECT id, name, email, email_key, phone, business_id, created_at, updated_at, version
+FROM customers_v1;
+DROP TABLE customers_v1;
 """
 
 COLUMNS = "id, name, email, phone, business_id, created_at, updated_at, version"
@@ -233,15 +250,22 @@ class SqliteStore:
                         f"{self.path} has schema version {version}; this service knows "
                         f"up to {SCHEMA_VERSION}"
                     )
-                if version < 1:
-                    for statement in SCHEMA.split(";"):
-                        if statement.strip():
-                            self._conn.execute(statement)
+                if version < SCHEMA_VERSION:
+                    self._run_script(SCHEMA if version == 0 else MIGRATE_1_TO_2)
                     self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+
+    def _run_script(self, script: str) -> None:
+        """Run `;`-separated statements inside the caller's transaction.
+
+        `executescript` would commit first, and a half-done migration must roll back.
+        """
+        for statement in script.split(";"):
+            if statement.strip():
+                self._conn.execute(statement)
 
     def create(
         self, *, name: str, email: str, phone: str | None, business_id: str | None

@@ -1,0 +1,95 @@
+"""The sqlite schema: a new file gets the current layout, an older one is migrated in place."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import db
+
+# The layout of schema version 1, as files made by earlier releases hold it.
+SCHEMA_V1 = """
+CREATE TABLE customers (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, email_key TEXT NOT NULL,
+    phone TEXT, business_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX customers_email_key ON customers (email_key);
+CREATE INDEX customers_listing ON customers (created_at, id);
+CREATE INDEX customers_business ON customers (business_id, created_at, id);
+PRAGMA user_version = 1;
+"""
+
+
+def user_version(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def has_rowid(path: Path) -> bool:
+    with sqlite3.connect(path) as conn:
+        try:
+            conn.execute("SELECT rowid FROM customers").fetchall()
+        except sqlite3.OperationalError:
+            return False
+    return True
+
+
+def test_a_new_file_gets_the_current_schema_without_rowids(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    db.SqliteStore(str(path)).close()
+    assert user_version(path) == db.SCHEMA_VERSION
+    assert not has_rowid(path)
+
+
+def test_a_version_1_file_is_migrated_with_every_row_and_rule_kept(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA_V1)
+        conn.executemany(
+            "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    f"id-{n}",
+                    f"Customer {n}",
+                    f"C{n}@Example.com",
+                    f"c{n}@example.com",
+                    None,
+                    "0112038-9" if n % 2 else None,
+                    f"2026-01-01T00:00:0{n}.000000Z",
+                    f"2026-01-01T00:00:0{n}.000000Z",
+                    1,
+                )
+                for n in range(5)
+            ],
+        )
+
+    store = db.SqliteStore(str(path))
+    try:
+        page = store.list_page(limit=10)
+        assert [record.id for record in page.items] == [f"id-{n}" for n in range(5)]
+        assert store.get("id-3").email == "C3@Example.com"
+        same_business = store.list_page(limit=10, business_id="0112038-9")
+        assert [record.id for record in same_business.items] == ["id-1", "id-3"]
+        with pytest.raises(db.EmailTaken):
+            store.create(name="Again", email="c2@EXAMPLE.com", phone=None, business_id=None)
+    finally:
+        store.close()
+    assert user_version(path) == db.SCHEMA_VERSION
+    assert not has_rowid(path)
+    with sqlite3.connect(path) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert "customers_v1" not in tables
+    assert {"customers_email_key", "customers_listing", "customers_business"} <= tables
+
+
+def test_a_file_from_a_newer_release_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {db.SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="schema version"):
+        db.SqliteStore(str(path))
+    assert user_version(path) == db.SCHEMA_VERSION + 1
