@@ -14,6 +14,7 @@ It serves `GET /companies?businessId=<id>` on 127.0.0.1 the way the register doe
 - any other path: 404 with the error body.
 
 Standard library only, so the system python3 runs it; it logs nothing per request.
+The benchmark runs it in a thread (`bench.upstream`) and reads its `lookups` count.
 """
 
 from __future__ import annotations
@@ -72,14 +73,21 @@ def error_body(status: HTTPStatus, message: str) -> dict[str, Any]:
 
 
 class RegisterStub(ThreadingHTTPServer):
-    """The stand-in server; the bodies are read once at start."""
+    """The stand-in server (port 0: any free one); the bodies are read once at start."""
 
     daemon_threads = True
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.found = json.dumps(company_found(KNOWN_ID), ensure_ascii=False).encode()
         self.not_found = json.dumps(load_sample("v3-company-not-found.json")).encode()
+        self.lookups = 0  # company lookups answered: shows when a cache answered instead
+
+    @property
+    def base_url(self) -> str:
+        """What the service takes as BUSINESS_API_URL."""
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -96,6 +104,7 @@ class Handler(BaseHTTPRequestHandler):
             body = error_body(HTTPStatus.BAD_REQUEST, "Invalid businessId")
             self.send_json(HTTPStatus.BAD_REQUEST, body)
             return
+        self.server.lookups += 1
         found = ids[0] == KNOWN_ID
         self.send_bytes(HTTPStatus.OK, self.server.found if found else self.server.not_found)
 
