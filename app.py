@@ -8,7 +8,7 @@ Nothing happens at import: no connections, no environment reads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app
@@ -23,10 +23,28 @@ from business_client import BusinessClient
 from config import DEFAULTS, check_settings, settings_from_env
 from jsonio import OrjsonProvider, json_response
 
+WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
+
+
+class CustomerApi(Flask):
+    """Flask with the service's WSGI middleware in front of its `wsgi_app`.
+
+    Every caller (granian, the test client, the Lambda adapter) enters through
+    `__call__`, so the middleware sees every request and every response, the ones
+    Flask's own error handling makes included.
+    """
+
+    middleware: WsgiApp | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if self.middleware is None:
+            return self.wsgi_app(environ, start_response)
+        return self.middleware(environ, start_response)
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service; `config` overrides the environment, which overrides DEFAULTS."""
-    app = Flask(__name__, static_folder=None)
+    app = CustomerApi(__name__, static_folder=None)
     settings = {**DEFAULTS, **settings_from_env(), **(config or {})}
     check_settings(settings)
     app.config.update(settings)
@@ -38,10 +56,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Errors: every failure leaves as a problem document.
     problems.init_app(app)
 
-    # Per-request hooks: request id, response headers, the access line.
+    # Request ids and the access line (see the middleware at the end).
     logs.init_app(app)
 
-    # Access: the API key check (before any other work), rate limits, CORS, headers.
+    # Access: the API key check (before any other work), rate limits, CORS.
     security.init_app(app)
 
     # Long-lived collaborators, one per app, reached through app.extensions.
@@ -63,6 +81,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     customers.init_app(app)
     app.register_blueprint(openapi.bp)
     app.add_url_rule("/health", view_func=health)
+
+    # Around all of it: security headers outermost, then request id and access line.
+    app.middleware = security.SecurityHeadersMiddleware(
+        logs.RequestLogMiddleware(
+            app.wsgi_app, app.config["CUSTOMER_STORE"], log_level=app.config["LOG_LEVEL"]
+        )
+    )
     return app
 
 

@@ -118,7 +118,7 @@ def _retrying(method: Callable[P, R]) -> Callable[P, R]:
             try:
                 return method(*args, **kwargs)
             except _Retry:
-                time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 (jitter)
+                time.sleep(random.uniform(0, 0.02 * attempt))
         raise StoreUnavailable("too many concurrent changes of one customer")
 
     return wrapper
@@ -413,7 +413,15 @@ class DynamoStore:
             raise
         # TransactWriteItems returns no item, but with the version pinned to the one read
         # the new state is exactly the old one plus the changes.
-        return replace(old, **changes, updated_at=now, version=old.version + 1)  # type: ignore[arg-type]
+        return replace(
+            old,
+            name=str(changes.get("name", old.name)),
+            email=str(changes.get("email", old.email)),
+            phone=changes.get("phone", old.phone),
+            business_id=changes.get("business_id", old.business_id),
+            updated_at=now,
+            version=old.version + 1,
+        )
 
     @_retrying
     def delete(self, customer_id: str) -> None:

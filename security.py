@@ -181,8 +181,7 @@ def rate_limit_key() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Keys (when configured), rate limits (when RATE_LIMIT is set), CORS, headers."""
-    app.wsgi_app = SecurityHeadersMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    """Keys (when configured), rate limits (when RATE_LIMIT is set), CORS."""
     keys = load_keys(app.config)
     app.extensions["api_keys"] = keys
     if keys:
