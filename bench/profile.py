@@ -181,10 +181,10 @@ def cprofile_mode(scenarios: list[str], count: int, top: int) -> None:
     from bench.yardstick import create_app as create_yardstick
 
     RESULTS_DIR.mkdir(exist_ok=True)
-    with running_register() as register, log_sink() as sink:
-        # The access log binds whatever sys.stdout is when the app is made.
-        with redirect_stdout(sink):
-            service = build_service(register.base_url)
+    out = sys.stdout
+    # The access log writes to whatever sys.stdout is: the sink, while anything runs.
+    with running_register() as register, log_sink() as sink, redirect_stdout(sink):
+        service = build_service(register.base_url)
         yardstick = create_yardstick()
         service_requests = Requests(seed_service(service, 10_000, "seed"), "svc")
         yardstick_requests = Requests(seed_yardstick(yardstick, 10_000, "seed"), "yard")
@@ -194,15 +194,18 @@ def cprofile_mode(scenarios: list[str], count: int, top: int) -> None:
             call_all(yardstick, yardstick_requests.build(scenario, 50))
             service_us, statuses = per_request_us(service, service_requests.build(scenario, count))
             yardstick_us, _ = per_request_us(yardstick, yardstick_requests.build(scenario, count))
-            print(f"\n=== {scenario}: {count} requests, statuses {dict(statuses)}")
+            print(f"\n=== {scenario}: {count} requests, statuses {dict(statuses)}", file=out)
             print(
                 f"in-process, unprofiled: service {service_us:.0f} µs/request, yardstick "
-                f"{yardstick_us:.0f} µs/request (ratio {yardstick_us / service_us:.2f})"
+                f"{yardstick_us:.0f} µs/request (ratio {yardstick_us / service_us:.2f})",
+                file=out,
             )
-            profile_one(service, service_requests.build(scenario, count), scenario, top)
+            profile_one(service, service_requests.build(scenario, count), scenario, top, out)
 
 
-def profile_one(app: WSGIApp, environs: list[dict[str, Any]], scenario: str, top: int) -> None:
+def profile_one(
+    app: WSGIApp, environs: list[dict[str, Any]], scenario: str, top: int, out: Any
+) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
     call_all(app, environs)
@@ -210,8 +213,8 @@ def profile_one(app: WSGIApp, environs: list[dict[str, Any]], scenario: str, top
     path = RESULTS_DIR / f"profile-{scenario}.prof"
     profiler.dump_stats(path)
     for order in ("cumulative", "tottime"):
-        print(f"\n--- {scenario}: top {top} by {order} (saved: {path})")
-        stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
+        print(f"\n--- {scenario}: top {top} by {order} (saved: {path})", file=out)
+        stats = pstats.Stats(profiler, stream=out).strip_dirs()
         stats.sort_stats(order).print_stats(top)
 
 
