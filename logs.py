@@ -14,7 +14,6 @@ import re
 import sys
 import time
 from collections.abc import MutableMapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -164,16 +163,15 @@ class RequestLogMiddleware:
 
     Done around Flask rather than in its hooks because it runs for every response,
     including the ones Flask's own error handling makes, and because it costs a
-    fraction of what per-request hooks and header assignments do. The access line
-    is the same JSON line structlog would write (same keys, same order), rendered
-    here directly: it is written for every request, and structlog's processor chain
-    cost more than the rest of a cached business lookup.
+    fraction of what per-request hooks and header assignments do.
     """
 
-    def __init__(self, wsgi_app: Any, store_kind: str, *, log_level: str = "INFO") -> None:
+    def __init__(self, wsgi_app: Any, store_kind: str) -> None:
         self.wsgi_app = wsgi_app
         self.store_kind = store_kind
-        self.access_lines = logging.getLevelName(log_level) <= logging.INFO
+        # Bound now, after configure_logging: the logger is built once per app, not
+        # rebuilt by structlog's lazy proxy on every line.
+        self.log = structlog.get_logger("access").bind()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         started = time.perf_counter()
@@ -192,21 +190,16 @@ class RequestLogMiddleware:
         try:
             return self.wsgi_app(environ, start)
         finally:
-            if self.access_lines:
-                rule = environ.get(ENVIRON_RULE)
-                line = {
-                    "method": environ.get("REQUEST_METHOD"),
-                    "route": rule.rule if rule is not None else None,
-                    "status": int(statuses[-1][:3]) if statuses else None,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "store": self.store_kind,
-                    "upstream": environ.get(ENVIRON_UPSTREAM),
-                    "event": "request",
-                    **context,
-                    "level": "info",
-                    "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                }
-                _STDOUT_LOGGER.msg(orjson.dumps(line, default=str))
+            rule = environ.get(ENVIRON_RULE)
+            self.log.info(
+                "request",
+                method=environ.get("REQUEST_METHOD"),
+                route=rule.rule if rule is not None else None,
+                status=int(statuses[-1][:3]) if statuses else None,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                store=self.store_kind,
+                upstream=environ.get(ENVIRON_UPSTREAM),
+            )
             structlog.contextvars.clear_contextvars()
 
 
