@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from tests.conftest import TEST_SETTINGS, Customers
-from tests.upstream_samples import company_found_body, company_not_found_body, error_body
+from tests.upstream_samples import (
+    HeldRegister,
+    company_found_body,
+    company_not_found_body,
+    error_body,
+)
 
 ID = "0112038-9"
 
@@ -107,15 +110,10 @@ def test_open_breaker_is_503_with_retry_after(client: FlaskClient, httpserver: H
 def test_a_hanging_register_is_504_within_the_deadline(
     client: FlaskClient, httpserver: HTTPServer
 ) -> None:
-    release = threading.Event()
-
-    def hang(request: Request) -> Response:
-        release.wait(5)
-        return Response("{}", content_type="application/json")
-
-    httpserver.expect_request("/companies").respond_with_handler(hang)
+    held = HeldRegister(httpserver, hold_seconds=5)
+    httpserver.expect_request("/companies").respond_with_handler(held)
     response = client.get(f"/businesses/{ID}")
-    release.set()
+    assert held.release() >= 1
     assert response.status_code == 504
 
 

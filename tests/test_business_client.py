@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from business_client import (
     USER_AGENT,
@@ -23,7 +21,12 @@ from business_client import (
     is_valid_business_id,
     normalize_business_id,
 )
-from tests.upstream_samples import company_found_body, company_not_found_body, error_body
+from tests.upstream_samples import (
+    HeldRegister,
+    company_found_body,
+    company_not_found_body,
+    error_body,
+)
 
 ID = "0112038-9"
 VALID_IDS = [
@@ -267,18 +270,13 @@ def test_a_redirect_is_not_followed(make_client: Any, httpserver: HTTPServer) ->
 def test_a_slow_register_times_out_within_the_deadline(
     make_client: Any, httpserver: HTTPServer
 ) -> None:
-    release = threading.Event()
-
-    def slow(request: Request) -> Response:
-        release.wait(3)
-        return Response("{}", content_type="application/json")
-
-    httpserver.expect_request("/companies").respond_with_handler(slow)
+    held = HeldRegister(httpserver, hold_seconds=3)
+    httpserver.expect_request("/companies").respond_with_handler(held)
     started = time.monotonic()
     with pytest.raises(UpstreamTimeout):
         make_client(read_timeout=0.3, deadline=1.0).lookup(ID)
     elapsed = time.monotonic() - started
-    release.set()
+    assert held.release() >= 1
     assert elapsed < 1.0 + 0.5
 
 

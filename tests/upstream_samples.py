@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -31,3 +36,31 @@ def company_not_found_body() -> dict[str, Any]:
 def error_body() -> dict[str, Any]:
     body: dict[str, Any] = copy.deepcopy(_load("v3-error.json"))
     return body
+
+
+class HeldRegister:
+    """A register handler that holds each request until `release`, then answers `{}`.
+
+    The held requests are answered after the client gave up; `release` waits until
+    the server has logged each of them, so none lands in the next test's log.
+    """
+
+    def __init__(self, httpserver: HTTPServer, hold_seconds: float) -> None:
+        self.httpserver = httpserver
+        self.hold_seconds = hold_seconds
+        self.received: list[Request] = []
+        self._released = threading.Event()
+
+    def __call__(self, request: Request) -> Response:
+        self.received.append(request)
+        self._released.wait(self.hold_seconds)
+        return Response("{}", content_type="application/json")
+
+    def release(self) -> int:
+        """Let every held request be answered; how many the register received."""
+        self._released.set()
+        settled = time.monotonic() + 5
+        while len(self.httpserver.log) < len(self.received) and time.monotonic() < settled:
+            time.sleep(0.01)
+        assert len(self.httpserver.log) == len(self.received)
+        return len(self.received)
