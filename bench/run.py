@@ -55,7 +55,7 @@ SCENARIOS = (
 FILE_STORE_SCENARIOS = ("get_one", "create")
 
 
-def _env_number(name: str, default: float) -> float:
+def env_number(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     return float(raw) if raw else default
 
@@ -228,15 +228,15 @@ def run_all(bench: Bench, results: Results) -> None:
     """Every step, with the register stand-in up throughout."""
     with running_register() as register:
         env = procs.service_env({"HOST": "127.0.0.1", "BUSINESS_API_URL": register.base_url})
-        measure_startup(bench, env, int(_env_number("BENCH_STARTUP_RUNS", 5)), results)
-        compare(bench, env, int(_env_number("BENCH_MEMORY_CUSTOMERS", 100_000)), results)
-        file_store(bench, env, int(_env_number("BENCH_FILE_SEED", 2000)), results)
+        measure_startup(bench, env, int(env_number("BENCH_STARTUP_RUNS", 5)), results)
+        compare(bench, env, int(env_number("BENCH_MEMORY_CUSTOMERS", 100_000)), results)
+        file_store(bench, env, int(env_number("BENCH_FILE_SEED", 2000)), results)
         results.register_lookups = register.lookups
 
 
 def main() -> int:
     """Run every step, print and save the report; 1 when any answer was an error."""
-    seconds = _env_number("BENCH_SECONDS", 10)
+    seconds = env_number("BENCH_SECONDS", 10)
     server_cpu, client_cpu = pick_cpus()
     if client_cpu is not None:
         # Seeding and the register stand-in run in this process: keep them off the server's core.

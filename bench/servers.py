@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from bench import procs
-from bench.run import SCENARIOS, Bench, _env_number, pick_cpus, show
+from bench.run import SCENARIOS, Bench, env_number, pick_cpus, show
 from server import BLOCKING_THREADS
 
 COMPARED = ("get_one", "list_page", "mixed")
@@ -41,7 +41,7 @@ def main() -> int:
     commands = {"granian": procs.service_command(), "gunicorn": gunicorn_command()}
     failures = 0
     with tempfile.TemporaryDirectory(prefix="bench-servers-") as scratch:
-        bench = Bench(_env_number("BENCH_SECONDS", 10), server_cpu, client_cpu, Path(scratch))
+        bench = Bench(env_number("BENCH_SECONDS", 10), server_cpu, client_cpu, Path(scratch))
         rates: dict[str, dict[str, float]] = {name: {} for name in commands}
         running = {
             name: procs.running(name, command, cpu=server_cpu, env=env, logs=bench.scratch)
