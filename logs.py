@@ -177,9 +177,8 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         request_id = _request_id_for(environ)
         environ[ENVIRON_REQUEST_ID] = request_id
-        context = _log_context(environ, request_id)
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(**context)
+        structlog.contextvars.bind_contextvars(**_log_context(environ, request_id))
         statuses: list[str] = []
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
