@@ -76,7 +76,10 @@ STALE = ("412", "If-Match does not match the current ETag.")
 TOO_BIG = ("413", "The body is larger than 64 KiB.")
 NOT_JSON = ("415", "The body is not JSON.")
 UPSTREAM = (
-    ("502", "The business register answered with an error or an unexpected body."),
+    (
+        "502",
+        "The business register was unreachable, or answered with an error or an unexpected body.",
+    ),
     ("503", "The register is unavailable or the breaker is open; see Retry-After."),
     ("504", "The register did not answer in time."),
 )

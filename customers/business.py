@@ -64,7 +64,8 @@ def problem_for(exc: BusinessError, *, not_found: str = NO_COMPANY) -> Problem:
     if isinstance(exc, UpstreamTimeout):
         return GatewayTimeout("The business register did not answer in time.")
     if isinstance(exc, UpstreamError):
-        return BadGateway("The business register answered with an error.")
+        # The client's messages name what went wrong and never carry upstream content.
+        return BadGateway(str(exc))
     return BadGateway("The business lookup failed.")
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 
+from app import create_app
 from tests.conftest import TEST_SETTINGS, Customers
 from tests.upstream_samples import (
     HeldRegister,
@@ -65,15 +67,25 @@ def test_unknown_company_is_404(client: FlaskClient, httpserver: HTTPServer) -> 
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "content_type"),
-    [(500, None, None), (200, "<html>oops</html>", "text/html"), (400, None, None)],
+    ("status", "body", "content_type", "detail"),
+    [
+        (500, None, None, "The business register answered 500."),
+        (
+            200,
+            "<html>oops</html>",
+            "text/html",
+            "The business register sent a body that is not JSON.",
+        ),
+        (400, None, None, "The business register answered 400."),
+    ],
 )
-def test_upstream_errors_are_502(
+def test_upstream_errors_are_502_saying_what_went_wrong(
     client: FlaskClient,
     httpserver: HTTPServer,
     status: int,
     body: str | None,
     content_type: str | None,
+    detail: str,
 ) -> None:
     handler = httpserver.expect_request("/companies")
     if body is None:
@@ -82,7 +94,22 @@ def test_upstream_errors_are_502(
         handler.respond_with_data(body, status=status, content_type=content_type)
     response = client.get(f"/businesses/{ID}")
     assert response.status_code == 502
+    assert response.get_json()["detail"] == detail
     assert "oops" not in response.get_data(as_text=True)
+
+
+def test_an_unreachable_register_is_502_saying_so(app_settings: dict[str, Any]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    app = create_app({**app_settings, "BUSINESS_API_URL": f"http://127.0.0.1:{closed_port}"})
+    try:
+        response = app.test_client().get(f"/businesses/{ID}")
+    finally:
+        app.extensions["business_client"].close()
+        app.extensions["customer_store"].close()
+    assert response.status_code == 502
+    assert response.get_json()["detail"] == "The business register could not be reached."
 
 
 def test_upstream_rate_limit_after_retries_is_503_with_retry_after(
