@@ -75,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         cache_size=app.config["BUSINESS_CACHE_SIZE"],
         breaker_failures=app.config["BUSINESS_BREAKER_FAILURES"],
         breaker_cooldown=app.config["BUSINESS_BREAKER_COOLDOWN"],
+        max_concurrent=app.config["BUSINESS_MAX_CONCURRENT"],
     )
 
     # Routes: the customers resource, business lookups, health, the API's own docs.

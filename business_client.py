@@ -250,6 +250,7 @@ class BusinessClient:
         cache_size: int = 10000,
         breaker_failures: int = 5,
         breaker_cooldown: float = 30,
+        max_concurrent: int = 8,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
@@ -263,6 +264,9 @@ class BusinessClient:
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._cache = _Cache(size=cache_size, clock=clock)
         self._breaker = _Breaker(failures=breaker_failures, cooldown=breaker_cooldown, clock=clock)
+        # A bulkhead: lookups waiting on the register hold at most this many of the
+        # server's threads, so a hanging register cannot starve the other requests.
+        self._slots = threading.BoundedSemaphore(max_concurrent)
 
     def close(self) -> None:
         self._session.close()
@@ -276,6 +280,18 @@ class BusinessClient:
                 if cached is None:
                     raise BusinessNotFound("No company has this business ID.")
                 return cached
+        if not self._slots.acquire(blocking=False):
+            raise UpstreamUnavailable(
+                "Too many lookups are waiting for the business register; retry later.",
+                retry_after=1,
+            )
+        try:
+            return self._call_register(canonical)
+        finally:
+            self._slots.release()
+
+    def _call_register(self, canonical: str) -> Business:
+        """A lookup past the cache: through the breaker, its outcome cached."""
         self._breaker.before_call()
         try:
             business = self._fetch(canonical)

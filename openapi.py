@@ -80,7 +80,11 @@ UPSTREAM = (
         "502",
         "The business register was unreachable, or answered with an error or an unexpected body.",
     ),
-    ("503", "The register is unavailable or the breaker is open; see Retry-After."),
+    (
+        "503",
+        "The register is unavailable, the breaker is open, or too many lookups wait on it;"
+        " see Retry-After.",
+    ),
     ("504", "The register did not answer in time."),
 )
 

@@ -15,8 +15,9 @@ from flask import Flask
 
 from config import DEFAULTS, ConfigError, check_settings, settings_from_env
 
-# Threads per process that run requests. Enough that slow business lookups (up to
-# BUSINESS_DEADLINE) leave room for other requests; few enough to keep GIL handoffs cheap.
+# Threads per process that run requests. Business lookups waiting on the register hold
+# at most BUSINESS_MAX_CONCURRENT (8) of them, which leaves the rest for everything else;
+# few enough to keep GIL handoffs cheap.
 BLOCKING_THREADS = 32
 MEMORY_PATHS = ("", ":memory:")
 

@@ -10,6 +10,7 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from pytest_httpserver import HTTPServer
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -19,6 +20,16 @@ from db import CustomerStore, SqliteStore
 pytest_plugins = ["tests.dynamo"]
 
 TEST_SETTINGS: dict[str, Any] = {"TESTING": True, "SQLITE_PATH": ":memory:", "LOG_LEVEL": "INFO"}
+
+
+@pytest.fixture(scope="session")
+def make_httpserver() -> Iterator[HTTPServer]:
+    """pytest-httpserver's server, threaded: like the register, it answers lookups at once."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

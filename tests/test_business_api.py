@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from typing import Any
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 
 from app import create_app
 from tests.conftest import TEST_SETTINGS, Customers
+from tests.served import ServerProcess
 from tests.upstream_samples import (
     HeldRegister,
     company_found_body,
@@ -215,3 +219,57 @@ def test_a_failing_register_does_not_fail_the_read(
     assert body["business"] is None
     assert body["businessError"]["status"] == 502
     assert body["id"] == customer["id"]
+
+
+@pytest.mark.slow
+def test_the_served_app_answers_everything_else_while_the_register_hangs(
+    httpserver: HTTPServer,
+) -> None:
+    """More hanging lookups than granian has threads: the rest of the API stays quick."""
+    held = HeldRegister(httpserver, hold_seconds=20)
+    httpserver.expect_request("/companies").respond_with_handler(held)
+    server = ServerProcess(
+        {
+            "BUSINESS_API_URL": httpserver.url_for("/"),
+            "BUSINESS_READ_TIMEOUT": "15",
+            "BUSINESS_DEADLINE": "16",
+            "BUSINESS_RETRIES": "0",
+            "BUSINESS_MAX_CONCURRENT": "8",
+        }
+    )
+    answers: list[requests.Response] = []
+
+    def look_up() -> None:
+        answers.append(requests.get(f"{server.url}/businesses/{ID}", timeout=30))
+
+    lookups = [threading.Thread(target=look_up) for _ in range(40)]  # granian runs 32
+    try:
+        for thread in lookups:
+            thread.start()
+        settled = time.monotonic() + 10
+        while len(answers) < 32 and time.monotonic() < settled:
+            time.sleep(0.01)
+        # eight lookups wait on the register; the other 32 were turned away at once
+        assert len(held.received) == 8
+        assert [answer.status_code for answer in answers] == [503] * 32
+        assert all(answer.headers["Retry-After"] == "1" for answer in answers)
+        with requests.Session() as session:
+            for number in range(10):
+                started = time.monotonic()
+                created = session.post(
+                    f"{server.url}/customers",
+                    json={"name": "Busy", "email": f"busy-{number}@example.com"},
+                    timeout=5,
+                )
+                assert created.status_code == 201
+                listed = session.get(f"{server.url}/customers", timeout=5)
+                assert listed.status_code == 200
+                assert session.get(f"{server.url}/health", timeout=5).status_code == 200
+                assert time.monotonic() - started < 1.0
+        held.release()
+        for thread in lookups:
+            thread.join(timeout=30)
+    finally:
+        held.release()
+        server.stop()
+    assert sorted(answer.status_code for answer in answers) == [502] * 8 + [503] * 32

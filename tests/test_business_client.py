@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from pytest_httpserver import HTTPServer
 from business_client import (
     USER_AGENT,
     BusinessClient,
+    BusinessError,
     BusinessNotFound,
     InvalidBusinessId,
     UpstreamError,
@@ -377,3 +379,39 @@ def test_the_cache_is_bounded_and_evicts_the_least_recent(
     assert len(httpserver.log) == 3
     client.lookup(ids[0])  # evicted first
     assert len(httpserver.log) == 4
+
+
+def test_lookups_beyond_the_concurrency_limit_fail_fast_without_a_call(
+    make_client: Any, httpserver: HTTPServer
+) -> None:
+    held = HeldRegister(httpserver, hold_seconds=5)
+    httpserver.expect_request("/companies").respond_with_handler(held)
+    client = make_client(retries=0, read_timeout=3, deadline=4, max_concurrent=2)
+    outcomes: list[str] = []
+
+    def look_up() -> None:
+        try:
+            client.lookup(ID)
+        except BusinessError as exc:
+            outcomes.append(type(exc).__name__)
+
+    waiting = [threading.Thread(target=look_up) for _ in range(2)]
+    for thread in waiting:
+        thread.start()
+    settled = time.monotonic() + 5
+    while len(held.received) < 2 and time.monotonic() < settled:
+        time.sleep(0.01)
+    started = time.monotonic()
+    with pytest.raises(UpstreamUnavailable) as raised:
+        client.lookup(ID)
+    assert time.monotonic() - started < 0.5
+    assert raised.value.retry_after == 1
+    assert len(held.received) == 2
+    held.release()
+    for thread in waiting:
+        thread.join(timeout=5)
+    assert outcomes == ["UpstreamError", "UpstreamError"]  # "{}" is not the register's JSON
+    # the slots are free again, and being turned away was no failure of the register
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("/companies").respond_with_json(company_found_body(ID))
+    assert client.lookup(ID).businessId == ID

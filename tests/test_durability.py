@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,56 +11,12 @@ from pathlib import Path
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.served import ServerProcess
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class ServerProcess:
-    """`python app.py` on a file store, in its own process group so kill -9 takes all of it."""
-
-    def __init__(self, database: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "PORT": str(self.port),
-            "SQLITE_PATH": str(database),
-            "WORKERS": "1",
-            "LOG_LEVEL": "WARNING",
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "app.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self._wait_until_healthy()
-
-    def _wait_until_healthy(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        raise AssertionError("the server did not become healthy")
-
-    def kill_hard(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> int:
-        os.killpg(self.process.pid, signal.SIGTERM)
-        return self.process.wait(timeout=30)
+def file_store(database: Path) -> dict[str, str]:
+    """One worker on a file: a kill -9 of it is a crash of the whole service."""
+    return {"SQLITE_PATH": str(database), "WORKERS": "1"}
 
 
 def load(
@@ -97,7 +48,7 @@ def test_kill_9_loses_no_acknowledged_create(tmp_path: Path) -> None:
     rng = random.Random(20261125)
     for round_number in range(4):
         # GIVEN a server under a load of creates
-        server = ServerProcess(database)
+        server = ServerProcess(file_store(database))
         stop = threading.Event()
         loaders = [
             threading.Thread(
@@ -118,7 +69,7 @@ def test_kill_9_loses_no_acknowledged_create(tmp_path: Path) -> None:
         with sqlite3.connect(database) as connection:
             assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         connection.close()
-        restarted = ServerProcess(database)
+        restarted = ServerProcess(file_store(database))
         with requests.Session() as session:
             for customer_id, created in acknowledged.items():
                 stored = session.get(f"{restarted.url}/customers/{customer_id}", timeout=5)
@@ -129,7 +80,7 @@ def test_kill_9_loses_no_acknowledged_create(tmp_path: Path) -> None:
 
 
 def test_sigterm_stops_cleanly_with_exit_code_zero(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "customers.db")
+    server = ServerProcess(file_store(tmp_path / "customers.db"))
     made = requests.post(
         f"{server.url}/customers", json={"name": "n", "email": "t@example.com"}, timeout=5
     )
