@@ -36,6 +36,13 @@ class CustomerApi(Flask):
 
     middleware: WsgiApp | None = None
 
+    def make_default_options_response(self) -> Response:
+        """OPTIONS: 204 and `Allow`, instead of Flask's empty `text/html` 200."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if self.middleware is None:
             return self.wsgi_app(environ, start_response)

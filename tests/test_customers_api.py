@@ -507,3 +507,20 @@ def test_odd_if_match_values_never_match_and_never_fail(
     response = client.patch(url, json={"name": "Odd"}, headers={"If-Match": if_match})
     assert_problem(response, 412)
     assert client.get(url).get_json() == created
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        ("/customers", {"GET", "HEAD", "POST", "OPTIONS"}),
+        ("/customers/some-id", {"GET", "HEAD", "PATCH", "PUT", "DELETE", "OPTIONS"}),
+    ],
+)
+def test_options_answers_204_with_the_allowed_methods(
+    client: FlaskClient, path: str, methods: set[str]
+) -> None:
+    response = client.options(path)
+    assert response.status_code == 204
+    assert set(response.headers["Allow"].split(", ")) == methods
+    assert response.data == b""
+    assert "Content-Type" not in response.headers

@@ -209,7 +209,7 @@ def test_cors_allows_only_listed_origins() -> None:
             "Access-Control-Request-Headers": "Authorization, Content-Type",
         },
     )
-    assert preflight.status_code == 200
+    assert preflight.status_code == 204
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     application.extensions["customer_store"].close()
     application.extensions["business_client"].close()
