@@ -92,7 +92,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     # Around all of it: security headers outermost, then request id and access line.
     app.middleware = security.SecurityHeadersMiddleware(
-        logs.RequestLogMiddleware(app.wsgi_app, app.config["CUSTOMER_STORE"])
+        logs.RequestLogMiddleware(
+            app.wsgi_app, app.config["CUSTOMER_STORE"], log_level=app.config["LOG_LEVEL"]
+        )
     )
     return app
 
