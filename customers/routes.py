@@ -187,7 +187,9 @@ def create_customer() -> Response:
     except EmailTaken:
         raise _conflict() from None
     response = customer_response(record, 201)
-    response.headers["Location"] = url_for(".get_customer", customer_id=record.id)
+    # Ids are made by the server (UUIDs): nothing in them needs the quoting and rule
+    # lookup of url_for, which cost a few µs on every create.
+    response.headers["Location"] = f"{request.script_root}/customers/{record.id}"
     return response
 
 
