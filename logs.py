@@ -71,6 +71,35 @@ class _StdoutHandler(logging.Handler):
             self.handleError(record)
 
 
+def json_handler() -> logging.Handler:
+    """A handler writing stdlib records as the same JSON lines structlog writes."""
+    handler = _StdoutHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*_shared_processors(), structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    return handler
+
+
+def server_log_config() -> dict[str, Any]:
+    """granian's own logging (`log_dictconfig`): its lines as JSON too, in every process."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"json": {"()": "logs.json_handler"}},
+        "loggers": {
+            "_granian": {"handlers": ["json"], "propagate": False},
+            "granian.access": {"handlers": ["json"], "propagate": False},
+        },
+    }
+
+
 def configure_logging(level: str) -> None:
     """Send structlog and stdlib records to stdout as JSON lines at `level` and above."""
     numeric = logging.getLevelName(level)
@@ -84,19 +113,8 @@ def configure_logging(level: str) -> None:
         logger_factory=_stdout_logger,
         cache_logger_on_first_use=False,
     )
-    handler = _StdoutHandler()
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*_shared_processors(), structlog.stdlib.add_logger_name],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                structlog.processors.JSONRenderer(),
-            ],
-        )
-    )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [json_handler()]
     root.setLevel(numeric)
     # Werkzeug's dev server logs each request itself; the access line below replaces it.
     logging.getLogger("werkzeug").setLevel(max(numeric, logging.WARNING))

@@ -50,6 +50,9 @@ def main() -> None:
     """Serve on HOST:PORT until SIGTERM or SIGINT; in-flight requests finish first."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    from logs import server_log_config
 
     try:
         settings = {**DEFAULTS, **settings_from_env()}
@@ -65,7 +68,9 @@ def main() -> None:
         port=int(str(settings["PORT"])),
         workers=workers,
         blocking_threads=BLOCKING_THREADS,
-        log_access=False,
+        log_access=False,  # the app writes its own access line
+        log_level=LogLevels(str(settings["LOG_LEVEL"]).lower()),
+        log_dictconfig=server_log_config(),
     ).serve()
 
 

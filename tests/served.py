@@ -26,21 +26,23 @@ def free_port() -> int:
 class ServerProcess:
     """The served app with `settings` on top of the environment, healthy once constructed.
 
-    Its own process group, so a kill reaches granian's workers too.
+    Its own process group, so a kill reaches granian's workers too; its stdout and
+    stderr go to `output` when given.
     """
 
-    def __init__(self, settings: Mapping[str, str]) -> None:
+    def __init__(self, settings: Mapping[str, str], *, output: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "LOG_LEVEL": "WARNING", **settings, "PORT": str(self.port)}
-        self.process = subprocess.Popen(
-            [sys.executable, "app.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with open(output or os.devnull, "wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "app.py"],
+                cwd=ROOT,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._wait_until_healthy()
 
     def _wait_until_healthy(self) -> None:

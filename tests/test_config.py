@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 from dotenv import dotenv_values
 from flask.cli import ScriptInfo
 
 from app import create_app
 from config import ConfigError, settings_from_env
 from server import worker_count
+from tests.served import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,3 +133,19 @@ def test_flask_run_finds_the_factory_and_port_3000() -> None:
     assert "customers.list_customers" in app.view_functions
     app.extensions["customer_store"].close()
     app.extensions["business_client"].close()
+
+
+def test_the_served_app_writes_nothing_but_json_lines(tmp_path: Path) -> None:
+    """granian's own lines too: a log collector parses every line of the output."""
+    output = tmp_path / "output.log"
+    server = ServerProcess({"LOG_LEVEL": "INFO"}, output=output)
+    try:
+        assert requests.get(f"{server.url}/customers", timeout=5).status_code == 200
+    finally:
+        assert server.stop() == 0
+    lines = output.read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    loggers = {record.get("logger") for record in records}
+    assert "_granian" in loggers  # the server's start and stop lines
+    assert any(record.get("event") == "request" for record in records)
+    assert all({"event", "level", "timestamp"} <= record.keys() for record in records)
