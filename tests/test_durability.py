@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import signal
 import sqlite3
 import threading
 import time
@@ -10,8 +11,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from pytest_httpserver import HTTPServer
 
 from tests.served import ServerProcess
+from tests.upstream_samples import HeldRegister, company_found_body
+
+BUSINESS_ID = "0112038-9"
 
 
 def file_store(database: Path) -> dict[str, str]:
@@ -89,3 +94,39 @@ def test_sigterm_stops_cleanly_with_exit_code_zero(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "customers.db") as connection:
         assert connection.execute("SELECT count(*) FROM customers").fetchone() == (1,)
     connection.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_lets_in_flight_requests_finish(
+    tmp_path: Path, httpserver: HTTPServer, stop_signal: signal.Signals
+) -> None:
+    held = HeldRegister(httpserver, hold_seconds=10, body=company_found_body(BUSINESS_ID))
+    httpserver.expect_request("/companies").respond_with_handler(held)
+    server = ServerProcess(
+        {**file_store(tmp_path / "customers.db"), "BUSINESS_API_URL": httpserver.url_for("/")}
+    )
+    answers: list[requests.Response] = []
+    lookup = threading.Thread(
+        target=lambda: answers.append(
+            requests.get(f"{server.url}/businesses/{BUSINESS_ID}", timeout=20)
+        )
+    )
+    try:
+        lookup.start()
+        settled = time.monotonic() + 10
+        while not held.received and time.monotonic() < settled:
+            time.sleep(0.01)
+        assert held.received, "the lookup never reached the register"
+        server.process.send_signal(stop_signal)  # as a process manager does: the main process
+        time.sleep(0.5)
+        assert server.process.poll() is None, "the server quit with a request in flight"
+        held.release()
+        lookup.join(timeout=20)
+        assert server.process.wait(timeout=30) == 0
+    finally:
+        held.release()
+        if server.process.poll() is None:
+            server.kill_hard()
+    assert [answer.status_code for answer in answers] == [200]
+    assert answers[0].json()["businessId"] == BUSINESS_ID

@@ -39,22 +39,25 @@ def error_body() -> dict[str, Any]:
 
 
 class HeldRegister:
-    """A register handler that holds each request until `release`, then answers `{}`.
+    """A register handler that holds each request until `release`, then answers `body`.
 
     The held requests are answered after the client gave up; `release` waits until
     the server has logged each of them, so none lands in the next test's log.
     """
 
-    def __init__(self, httpserver: HTTPServer, hold_seconds: float) -> None:
+    def __init__(
+        self, httpserver: HTTPServer, hold_seconds: float, body: dict[str, Any] | None = None
+    ) -> None:
         self.httpserver = httpserver
         self.hold_seconds = hold_seconds
+        self.body = json.dumps(body if body is not None else {})
         self.received: list[Request] = []
         self._released = threading.Event()
 
     def __call__(self, request: Request) -> Response:
         self.received.append(request)
         self._released.wait(self.hold_seconds)
-        return Response("{}", content_type="application/json")
+        return Response(self.body, content_type="application/json")
 
     def release(self) -> int:
         """Let every held request be answered; how many the register received."""
