@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
-from flask import Response, current_app, request, url_for
+from flask import Response, current_app, request
 from pydantic import BaseModel, ValidationError
 
 from customers import bp
@@ -37,6 +38,8 @@ PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
 MAX_LIMIT, DEFAULT_LIMIT = 500, 100
 MAX_ID_LENGTH = 64
 MAX_FILTER_LENGTH = 320
+# Left as they are in a query string, as Werkzeug's URL building does (WHATWG URL spec).
+QUERY_SAFE = "!$'()*,/:;?@"
 
 
 def store() -> CustomerStore:
@@ -221,8 +224,9 @@ def list_customers() -> Response:
         cursor = encode_cursor(*page.last, email=email, business_id=business_id)
         params: dict[str, Any] = {"limit": limit, "cursor": cursor}
         params.update({k: v for k, v in (("email", email), ("businessId", business_id)) if v})
-        link = url_for(".list_customers", **params)
-        response.headers["Link"] = f'<{link}>; rel="next"'
+        # What url_for would build, without its rule lookup (about 10 µs a page).
+        query = urlencode(params, safe=QUERY_SAFE)
+        response.headers["Link"] = f'<{request.script_root}/customers?{query}>; rel="next"'
     return response
 
 
