@@ -42,6 +42,12 @@ DEFAULTS: dict[str, Any] = {
     "CORS_ORIGINS": (),
 }
 
+# Threads per server process that run requests (granian's blocking threads). Business
+# lookups waiting on the register may hold at most half of them (BUSINESS_MAX_CONCURRENT),
+# so a hanging register always leaves the other half for everything else; few enough
+# threads to keep GIL handoffs cheap.
+SERVER_THREADS = 32
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -143,7 +149,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "BUSINESS_CACHE_SIZE": _integer(1),
     "BUSINESS_BREAKER_FAILURES": _integer(1),
     "BUSINESS_BREAKER_COOLDOWN": _seconds(allow_zero=False),
-    "BUSINESS_MAX_CONCURRENT": _integer(1, 1000),
+    "BUSINESS_MAX_CONCURRENT": _integer(1, SERVER_THREADS // 2),
     "API_KEYS": _csv,
     "API_KEYS_SSM_PARAMETER": _text,
     "REQUIRE_API_KEYS": _flag,

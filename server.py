@@ -13,12 +13,8 @@ import sys
 
 from flask import Flask
 
-from config import DEFAULTS, ConfigError, check_settings, settings_from_env
+from config import DEFAULTS, SERVER_THREADS, ConfigError, check_settings, settings_from_env
 
-# Threads per process that run requests. Business lookups waiting on the register hold
-# at most BUSINESS_MAX_CONCURRENT (8) of them, which leaves the rest for everything else;
-# few enough to keep GIL handoffs cheap.
-BLOCKING_THREADS = 32
 MEMORY_PATHS = ("", ":memory:")
 
 
@@ -67,7 +63,7 @@ def main() -> None:
         address=str(settings["HOST"]),
         port=int(str(settings["PORT"])),
         workers=workers,
-        blocking_threads=BLOCKING_THREADS,
+        blocking_threads=SERVER_THREADS,
         log_access=False,  # the app writes its own access line
         log_level=LogLevels(str(settings["LOG_LEVEL"]).lower()),
         log_dictconfig=server_log_config(),

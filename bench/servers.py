@@ -15,13 +15,13 @@ from pathlib import Path
 
 from bench import procs
 from bench.run import SCENARIOS, Bench, env_number, pick_cpus, show
-from server import BLOCKING_THREADS
+from config import SERVER_THREADS
 
 COMPARED = ("get_one", "list_page", "mixed")
 
 
 def gunicorn_command() -> list[str]:
-    """gunicorn's gthread worker: one process (the in-memory store), BLOCKING_THREADS threads.
+    """gunicorn's gthread worker: one process (the in-memory store), SERVER_THREADS threads.
 
     gunicorn takes its address as an argument, so a shell puts PORT into it.
     """
@@ -31,7 +31,7 @@ def gunicorn_command() -> list[str]:
         'exec "$0" -m gunicorn --worker-class=gthread --workers=1 --threads="$1" '
         '--bind="127.0.0.1:$PORT" "server:served_app()"',
         procs.PYTHON,
-        str(BLOCKING_THREADS),
+        str(SERVER_THREADS),
     ]
 
 

@@ -1,7 +1,7 @@
 """The yardstick: bare Flask answering the service's routes from a dict, served the same way.
 
 It is what the service's numbers are divided by. Same server (granian, WSGI, one
-worker, `server.BLOCKING_THREADS` threads), same routes and similar bodies, but no
+worker, `config.SERVER_THREADS` threads), same routes and similar bodies, but no
 validation, no database, no logging, no hooks: whatever the service is slower by
 is the price of what it does on top of Flask. Run: `python -m bench.yardstick`.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, jsonify, request
 
-from server import BLOCKING_THREADS
+from config import SERVER_THREADS
 
 # What the service answers for the stand-in register's company, give or take.
 BUSINESS: dict[str, Any] = {
@@ -93,7 +93,7 @@ def main() -> None:
         address="127.0.0.1",
         port=int(os.environ.get("PORT", "3100")),
         workers=1,
-        blocking_threads=BLOCKING_THREADS,
+        blocking_threads=SERVER_THREADS,
         log_access=False,
     ).serve()
 
