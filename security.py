@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import TooManyRequests
 
 from config import ConfigError
 from problems import Unauthorized
@@ -111,6 +113,38 @@ def _is_cors_preflight() -> bool:
     )
 
 
+class FailedKeyLimit:
+    """Requests without a valid key, counted per client address at the RATE_LIMIT rate.
+
+    The per-key limit cannot count them (there is no key), so without this a caller
+    could try keys as fast as the server answers 401s. Past the limit, an address
+    that keeps failing gets 429 with Retry-After until its window ends.
+    """
+
+    def __init__(self, rate: str) -> None:
+        from limits import parse
+        from limits.storage import MemoryStorage
+        from limits.strategies import FixedWindowRateLimiter
+
+        self._rate = parse(rate)
+        self._counter = FixedWindowRateLimiter(MemoryStorage())
+
+    def count(self, address: str) -> None:
+        """Count one failure of `address`; raise TooManyRequests when it is over the limit."""
+        if self._counter.hit(self._rate, "failed-key", address):
+            return
+        reset = self._counter.get_window_stats(self._rate, "failed-key", address).reset_time
+        raise TooManyRequests(retry_after=max(1, math.ceil(reset - time.time())))
+
+
+def _refuse(problem: Unauthorized) -> NoReturn:
+    """Raise `problem`, or 429 for an address that failed too often."""
+    failures: FailedKeyLimit | None = current_app.extensions.get("failed_key_limit")
+    if failures is not None:
+        failures.count(request.remote_addr or "unknown")
+    raise problem
+
+
 def _require_key() -> None:
     g.client_key = None
     if _is_open_path() or _is_cors_preflight():
@@ -118,15 +152,19 @@ def _require_key() -> None:
     keys: KeyRing = current_app.extensions["api_keys"]
     presented = _presented_key()
     if presented is None:
-        raise Unauthorized(
-            "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
-            headers={"WWW-Authenticate": 'Bearer realm="customer-api"'},
+        _refuse(
+            Unauthorized(
+                "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+                headers={"WWW-Authenticate": 'Bearer realm="customer-api"'},
+            )
         )
     if not keys.match(presented):
         log.info("api_key_rejected", key_fingerprint=fingerprint(presented))
-        raise Unauthorized(
-            "The API key is not valid.",
-            headers={"WWW-Authenticate": 'Bearer realm="customer-api", error="invalid_token"'},
+        _refuse(
+            Unauthorized(
+                "The API key is not valid.",
+                headers={"WWW-Authenticate": 'Bearer realm="customer-api", error="invalid_token"'},
+            )
         )
     g.client_key = fingerprint(presented)
 
@@ -199,6 +237,8 @@ def init_app(app: Flask) -> None:
         # Registered before the limiter, so that it runs after the limiter adds its headers.
         app.after_request(_rate_limit_headers)
 
+        if keys:
+            app.extensions["failed_key_limit"] = FailedKeyLimit(app.config["RATE_LIMIT"])
         # Over the limit, flask-limiter raises TooManyRequests: problems renders it,
         # and the limiter adds RateLimit-* and Retry-After to that response.
         limiter = Limiter(

@@ -222,3 +222,22 @@ def test_options_needs_a_key_unless_it_is_a_cors_preflight(client: FlaskClient) 
         headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"},
     )
     assert preflight.status_code == 401  # CORS is off: no preflight to answer
+
+
+def test_failed_key_attempts_are_limited_per_address() -> None:
+    application = create_app({**TEST_SETTINGS, "API_KEYS": (KEY,), "RATE_LIMIT": "3/minute"})
+    client = application.test_client()
+    wrong = {"Authorization": "Bearer guess"}
+    assert [client.get("/customers", headers=wrong).status_code for _ in range(3)] == [401] * 3
+    limited = client.post("/customers", data="not json", headers={"Content-Type": "text/plain"})
+    assert limited.status_code == 429
+    assert limited.mimetype == "application/problem+json"
+    assert 0 < int(limited.headers["Retry-After"]) <= 61
+    assert "guess" not in limited.get_data(as_text=True)
+    # the address's failures do not hold back a caller with a valid key
+    assert client.get("/customers", headers=bearer(KEY)).status_code == 200
+    # another address has its own count
+    other = client.get("/customers", headers=wrong, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 401
+    application.extensions["customer_store"].close()
+    application.extensions["business_client"].close()
