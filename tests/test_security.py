@@ -182,6 +182,7 @@ def test_security_headers_on_data_and_docs(client: FlaskClient) -> None:
     assert "script-src 'self'" in csp
     assert "unsafe-eval" not in csp
     assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    assert "'unsafe-inline'" not in csp.split("style-src ")[1].split(";")[0]
     assert "<script>" not in docs.get_data(as_text=True)  # no inline script to allow
 
 
