@@ -25,12 +25,15 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-def _shared_processors() -> list[Any]:
+def _level_and_time() -> list[Any]:
     return [
-        structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+
+
+def _shared_processors() -> list[Any]:
+    return [structlog.contextvars.merge_contextvars, *_level_and_time()]
 
 
 def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> bytes:
@@ -192,11 +195,7 @@ class RequestLogMiddleware:
         # of the shared chain, on the one line every request writes.
         self.log = structlog.wrap_logger(
             _STDOUT_LOGGER,
-            processors=[
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                _render,
-            ],
+            processors=[*_level_and_time(), _render],
             wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(log_level)),
         ).bind()  # the logger itself, not a proxy that would build it again per line
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from typing import Any
@@ -14,7 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from app import create_app
 from tests.conftest import TEST_SETTINGS, Customers
-from tests.served import ServerProcess
+from tests.served import ServerProcess, free_port
 from tests.upstream_samples import (
     HeldRegister,
     company_found_body,
@@ -103,10 +102,8 @@ def test_upstream_errors_are_502_saying_what_went_wrong(
 
 
 def test_an_unreachable_register_is_502_saying_so(app_settings: dict[str, Any]) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    app = create_app({**app_settings, "BUSINESS_API_URL": f"http://127.0.0.1:{closed_port}"})
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    app = create_app({**app_settings, "BUSINESS_API_URL": closed})
     try:
         response = app.test_client().get(f"/businesses/{ID}")
     finally:
