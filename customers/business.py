@@ -17,7 +17,8 @@ from business_client import (
     UpstreamUnavailable,
 )
 from customers import bp
-from customers.routes import find, query_args
+from customers.routes import find, query_args, validated
+from customers.schemas import BusinessLookup
 from jsonio import json_response
 from logs import record_upstream_call
 from problems import NotFound, Problem, ValidationFailed, field_errors
@@ -97,8 +98,11 @@ def business_response(business: Business) -> Response:
 def get_business(business_id: str) -> Response:
     """Look a company up in the Finnish business register by its business ID."""
     query_args()
+    path = validated(
+        BusinessLookup, {"businessId": business_id}, detail="The business ID is not valid."
+    )
     try:
-        return business_response(lookup(business_id))
+        return business_response(lookup(path.businessId))
     except BusinessError as exc:
         raise problem_for(exc) from None
 

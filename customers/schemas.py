@@ -24,8 +24,14 @@ from business_client import is_valid_business_id
 
 READ_ONLY_FIELDS = ("id", "createdAt", "updatedAt")
 # C0 and C1 control characters, NUL among them: never part of a name or an address.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+_CONTROL = re.compile(f"[{_CONTROLS}]")
 _PHONE = r"^[0-9 +()\-]{1,32}$"
+# What pydantic's strip_whitespace removes (Rust's `str::trim`: Unicode White_Space), spelled
+# out for published patterns: `\s` differs between ECMA-262, Python and Rust regexes.
+_WHITE_SPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_TRIMMED = f"[{_WHITE_SPACE}]"
+_KEPT = f"[^{_WHITE_SPACE}{_CONTROLS}]"
 
 
 def _no_control_characters(value: str) -> str:
@@ -47,6 +53,12 @@ def _email(value: str) -> str:
     return value
 
 
+def _has_a_digit(value: str) -> str:
+    if not any(character.isdigit() for character in value):
+        raise ValueError("must hold at least one digit")
+    return value
+
+
 def _business_id(value: str) -> str:
     if not is_valid_business_id(value):
         raise ValueError("must be a Finnish business ID NNNNNNN-C with a valid check digit")
@@ -60,9 +72,10 @@ Name = Annotated[
     Field(
         description="Trimmed; 1 to 200 characters, no control characters.",
         examples=["Maija Meikäläinen"],
-        # What the validators accept, for clients and fuzzers: some non-space, no controls.
+        # What the validators accept, for clients and fuzzers: once trimmed, it starts and
+        # ends with a character that is neither trimmed nor a control, and holds no control.
         json_schema_extra={
-            "pattern": r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+            "pattern": rf"^{_TRIMMED}*{_KEPT}(?:[^{_CONTROLS}]*{_KEPT})?{_TRIMMED}*$"
         },
     ),
 ]
@@ -78,10 +91,17 @@ Email = Annotated[
 ]
 Phone = Annotated[
     str,
-    StringConstraints(pattern=_PHONE),
+    StringConstraints(strip_whitespace=True, pattern=_PHONE),
+    AfterValidator(_has_a_digit),
     Field(
-        description="Digits, spaces and + - ( ); up to 32 characters.",
+        description="Trimmed; then 1 to 32 digits, spaces and + - ( ), with at least one digit.",
         examples=["+358 40 123 4567"],
+        # What the validators accept, for clients and fuzzers: the trimmed value starts and
+        # ends with a non-space, holds a digit (the look-ahead) and is at most 32 long.
+        json_schema_extra={
+            "pattern": rf"^{_TRIMMED}*(?=[ +()\-]*[0-9])[0-9+()\-]"
+            rf"(?:[0-9 +()\-]{{0,30}}[0-9+()\-])?{_TRIMMED}*$"
+        },
     ),
 ]
 BusinessId = Annotated[
@@ -91,7 +111,7 @@ BusinessId = Annotated[
     Field(
         description="Finnish business ID NNNNNNN-C with a valid check digit; trimmed.",
         examples=["0112038-9"],
-        json_schema_extra={"pattern": r"^\s*[0-9]{7}-[0-9]\s*$"},
+        json_schema_extra={"pattern": rf"^{_TRIMMED}*[0-9]{{7}}-[0-9]{_TRIMMED}*$"},
     ),
 ]
 
@@ -146,6 +166,28 @@ class Customer(BaseModel):
     businessId: str | None
     createdAt: str = Field(description="RFC 3339 UTC.", examples=["2026-01-31T12:00:00.000000Z"])
     updatedAt: str = Field(description="RFC 3339 UTC.", examples=["2026-01-31T12:00:00.000000Z"])
+
+
+class CustomerFilter(BaseModel):
+    """The filters of `GET /customers`: each checked and trimmed as the field it names.
+
+    A filter value the field would refuse can match no customer, so it is a 400 that
+    names the parameter rather than an empty page; an equal value (trimmed, and for
+    emails in any case) finds the customer.
+    """
+
+    model_config = ConfigDict(**_STRICT, title="CustomerFilter")
+
+    email: Email | None = None
+    businessId: BusinessId | None = None
+
+
+class BusinessLookup(BaseModel):
+    """The path of `GET /businesses/{businessId}`: checked and trimmed as the field is."""
+
+    model_config = ConfigDict(**_STRICT, title="BusinessLookup")
+
+    businessId: BusinessId
 
 
 # API field name -> store column.

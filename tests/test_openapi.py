@@ -17,7 +17,7 @@ from referencing.jsonschema import DRAFT202012
 from tests.conftest import Customers
 
 # Served by the service, deliberately outside the versioned contract (the words).
-UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/init.js", "/docs/{asset}"}
+UNDOCUMENTED = {"/", "/openapi.json", "/docs", "/docs/init.js", "/docs/{asset}"}
 
 
 @pytest.fixture
