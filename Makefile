@@ -45,7 +45,8 @@ typecheck: $(VENV)/.dev-installed
 HTTP_SUITES := tests/test_customers_api.py tests/test_paging.py tests/test_concurrency.py \
 	tests/test_openapi.py tests/test_races.py tests/test_hostile_input.py \
 	tests/test_business_api.py tests/test_security.py \
-	tests/test_input_rules.py tests/test_problem_types.py
+	tests/test_input_rules.py tests/test_problem_types.py \
+	tests/test_conditional.py
 
 pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q

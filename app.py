@@ -40,7 +40,17 @@ class CustomerApi(Flask):
         """OPTIONS: 204 and `Allow`, instead of Flask's empty `text/html` 200."""
         response = super().make_default_options_response()
         response.status_code = 204
-        del response.headers["Content-Type"]
+        return response
+
+    def process_response(self, response: Response) -> Response:
+        """After every hook: a 204 or 304 has no content, so no Content-Type describes one.
+
+        Flask's Response says `text/html` unless told otherwise; this is the one place
+        that drops it, whichever view, default answer or hook made the response.
+        """
+        response = super().process_response(response)
+        if response.status_code in (204, 304):
+            del response.headers["Content-Type"]
         return response
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 # Fields a client may write, by their column name.
 WRITABLE_COLUMNS = ("name", "email", "phone", "business_id")
 SCHEMA_VERSION = 2
+# Versions start at 1 and grow by one per change, so they stay far below SQLite's
+# INTEGER limit; an expected version outside 1..MAX_VERSION belongs to no customer.
+MAX_VERSION = 2**63 - 1
 
 
 class StoreError(Exception):
@@ -142,7 +145,7 @@ class CustomerStore(Protocol):
         expected_version: int | None = None,
     ) -> CustomerRecord: ...
 
-    def delete(self, customer_id: str) -> None: ...
+    def delete(self, customer_id: str, *, expected_version: int | None = None) -> None: ...
 
     def ping(self) -> None: ...
 
@@ -165,6 +168,15 @@ def new_customer_id() -> str:
     value = value & ~(0xF << 76) | 0x7 << 76  # version 7
     value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
     return str(uuid.UUID(int=value))
+
+
+def comparable_version(expected_version: int) -> int:
+    """`expected_version`, or 0 (nobody's version) when no customer can have it.
+
+    A store puts the result in its condition, which then fails as it must, where a huge
+    int would raise instead (OverflowError binding it in sqlite3, ValueError from `str`).
+    """
+    return expected_version if 0 < expected_version <= MAX_VERSION else 0
 
 
 def email_key(email: str) -> str:
@@ -382,7 +394,7 @@ class SqliteStore:
         params.append(customer_id)
         if expected_version is not None:
             sql += " AND version = ?"
-            params.append(expected_version)
+            params.append(comparable_version(expected_version))
         sql += f" RETURNING {COLUMNS}"
         with self._lock:
             try:
@@ -398,13 +410,21 @@ class SqliteStore:
             raise CustomerNotFound(customer_id)
         raise VersionMismatch(CustomerRecord(*current))
 
-    def delete(self, customer_id: str) -> None:
+    def delete(self, customer_id: str, *, expected_version: int | None = None) -> None:
+        sql = "DELETE FROM customers WHERE id = ?"
+        params: list[Any] = [customer_id]
+        if expected_version is not None:
+            sql += " AND version = ?"
+            params.append(comparable_version(expected_version))
         with self._lock:
-            deleted = self._conn.execute(
-                "DELETE FROM customers WHERE id = ?", (customer_id,)
-            ).rowcount
-        if not deleted:
+            if self._conn.execute(sql, params).rowcount:
+                return
+            current = self._conn.execute(
+                f"SELECT {COLUMNS} FROM customers WHERE id = ?", (customer_id,)
+            ).fetchone()
+        if current is None:
             raise CustomerNotFound(customer_id)
+        raise VersionMismatch(CustomerRecord(*current))
 
     def ping(self) -> None:
         try:

@@ -51,6 +51,7 @@ from db import (
     Page,
     StoreUnavailable,
     VersionMismatch,
+    comparable_version,
     email_key,
     new_customer_id,
     utc_timestamp,
@@ -374,7 +375,7 @@ class DynamoStore:
         pinned = old.version if old is not None else expected_version
         if pinned is not None:
             condition += " AND #version = :pinned"
-            values[":pinned"] = {"N": str(pinned)}
+            values[":pinned"] = {"N": str(comparable_version(pinned))}
         spec: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": _customer_key(customer_id),
@@ -424,13 +425,16 @@ class DynamoStore:
         )
 
     @_retrying
-    def delete(self, customer_id: str) -> None:
+    def delete(self, customer_id: str, *, expected_version: int | None = None) -> None:
         old = self._read(customer_id)
+        if expected_version not in (None, old.version):
+            raise VersionMismatch(old)
         delete: TransactWriteItemTypeDef = {
             "Delete": {
                 "TableName": self.table_name,
                 "Key": _customer_key(customer_id),
-                # Unchanged since the read, so the claim deleted with it is its own.
+                # Unchanged since the read (so the claim deleted with it is its own), and
+                # so still at the version the caller expected, if it expected one.
                 "ConditionExpression": "attribute_exists(#pk) AND #version = :read",
                 "ExpressionAttributeNames": {"#pk": "pk", "#version": "version"},
                 "ExpressionAttributeValues": {":read": {"N": str(old.version)}},
@@ -442,7 +446,9 @@ class DynamoStore:
         except ClientError as exc:
             reason = _reasons(exc)[0]
             if _failed(reason):
-                self._raise_for_customer(customer_id, reason.get("Item"), retry=True)
+                # A change since the read: run again, or 412 when a version was expected.
+                retry = expected_version is None
+                self._raise_for_customer(customer_id, reason.get("Item"), retry=retry)
             raise
 
     def ping(self) -> None:

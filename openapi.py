@@ -235,8 +235,9 @@ def _customer_paths() -> dict[str, Any]:
             "delete": {
                 "operationId": "deleteCustomer",
                 "summary": "Delete a customer",
+                "parameters": [if_match],
                 "responses": _responses(
-                    {"204": {"description": "Deleted."}}, BAD_QUERY, NO_CUSTOMER
+                    {"204": {"description": "Deleted."}}, BAD_QUERY, NO_CUSTOMER, STALE
                 ),
             },
         },

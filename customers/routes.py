@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from customers import bp
 from customers.paging import InvalidCursor, decode_cursor, encode_cursor
+from customers.preconditions import read_entity_tags
 from customers.schemas import (
     COLUMN_OF,
     REQUIRED_FIELDS,
@@ -20,7 +22,7 @@ from customers.schemas import (
     CustomerReplace,
     describe_errors,
 )
-from db import CustomerNotFound, CustomerRecord, EmailTaken, VersionMismatch
+from db import MAX_VERSION, CustomerNotFound, CustomerRecord, EmailTaken, VersionMismatch
 from jsonio import json_response
 from problems import (
     EmailConflict,
@@ -38,6 +40,8 @@ JSON_TYPES = frozenset({"application/json"})
 PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
 MAX_LIMIT, DEFAULT_LIMIT = 500, 100
 MAX_ID_LENGTH = 64
+# The ETag of a version: its decimal digits, without leading zeros (see etag_of).
+VERSION_TAG = re.compile(r"[1-9][0-9]{0,18}")
 # Left as they are in a query string, as Werkzeug's URL building does (WHATWG URL spec).
 QUERY_SAFE = "!$'()*,/:;?@"
 
@@ -133,21 +137,40 @@ def parse_limit(raw: str | None) -> int:
 
 
 def expected_version(customer_id: str) -> int | None:
-    """The version `If-Match` asks for; None without the header. 412 when none can match."""
-    if_match = request.if_match
-    if not if_match:
-        return None
-    if if_match.star_tag:
-        return None
-    # Werkzeug parses an empty quoted tag ("") as None.
-    tags = (tag for tag in if_match.as_set() if tag)
-    versions = {int(tag) for tag in tags if tag.isascii() and tag.isdigit()}
-    if len(versions) == 1:
-        return versions.pop()
+    """The version a write must find, from `If-Match` and `If-None-Match`; None without them.
+
+    Raises the 412 problem when a condition is false or cannot be read, and the 404
+    problem first when the customer does not exist: RFC 9110 §13.2.1 has preconditions
+    ignored when the request would fail without them. One strong tag goes to the store,
+    which compares it atomically; other conditions are checked against a read, and the
+    write is pinned to the version read, so a change in between is a 412 as well.
+    """
+    if_match = read_entity_tags(request.headers.get("If-Match"))
+    if_none_match = read_entity_tags(request.headers.get("If-None-Match"))
+    if if_none_match is None:
+        if if_match is None or if_match.star:  # `*`: any version; the store answers 404
+            return None
+        if len(if_match.strong) == 1:
+            version = version_of(next(iter(if_match.strong)))
+            if version is not None:
+                return version
     current = find(customer_id)
-    if current.version in versions:
-        return current.version
-    raise PreconditionFailed("If-Match does not match the customer's current ETag.")
+    etag = etag_of(current)
+    if if_match is not None and not if_match.matches_strongly(etag):
+        raise PreconditionFailed(
+            "If-Match does not match the customer's current ETag."
+            if if_match.readable
+            else "If-Match is not a list of entity tags, so it matches no ETag."
+        )
+    if if_none_match is not None and (
+        not if_none_match.readable or if_none_match.matches_weakly(etag)
+    ):
+        raise PreconditionFailed(
+            "If-None-Match matches the customer's current ETag."
+            if if_none_match.readable
+            else "If-None-Match is not a list of entity tags, so it cannot be evaluated."
+        )
+    return current.version
 
 
 # --- response shaping ------------------------------------------------------------------
@@ -156,6 +179,17 @@ def expected_version(customer_id: str) -> int | None:
 def etag_of(record: CustomerRecord) -> str:
     """The strong entity tag of the customer's current version."""
     return str(record.version)
+
+
+def version_of(etag: str) -> int | None:
+    """The version whose ETag is `etag`; None when no version can have it.
+
+    Compared as text, as a strong comparison must be: "01" is not the ETag of version 1,
+    and digits beyond any version are never converted (int() refuses 4301 digits).
+    """
+    if VERSION_TAG.fullmatch(etag) and (version := int(etag)) <= MAX_VERSION:
+        return version
+    return None
 
 
 def customer_response(record: CustomerRecord, status: int = 200) -> Response:
@@ -251,7 +285,9 @@ def get_customer(customer_id: str) -> Response:
 
         return customer_with_business(record)
     tag = etag_of(record)
-    if request.if_none_match.contains_weak(tag) or request.if_none_match.star_tag:
+    # An If-None-Match that cannot be read matches nothing: the full answer is the safe one.
+    if_none_match = read_entity_tags(request.headers.get("If-None-Match"))
+    if if_none_match is not None and if_none_match.matches_weakly(tag):
         response = Response(status=304)
         response.set_etag(tag)
         return response
@@ -306,12 +342,15 @@ def replace_customer(customer_id: str) -> Response:
 
 @bp.delete("/customers/<customer_id>")
 def delete_customer(customer_id: str) -> Response:
-    """Delete a customer."""
+    """Delete a customer; with `If-Match`, only while it still has that ETag."""
     query_args()
+    expected = expected_version(customer_id)
     if len(customer_id) > MAX_ID_LENGTH:
         raise NotFound("No customer has this id.")
     try:
-        store().delete(customer_id)
+        store().delete(customer_id, expected_version=expected)
     except CustomerNotFound:
         raise NotFound("No customer has this id.") from None
+    except VersionMismatch:
+        raise PreconditionFailed("If-Match does not match the customer's current ETag.") from None
     return Response(status=204)

@@ -155,10 +155,25 @@ def test_create_get_list_and_delete(invoke: Invoker) -> None:
 
     deleted = invoke("DELETE", created.headers["location"])
     assert deleted.status == 204 and deleted.raw["body"] == ""
+    assert "content-type" not in deleted.headers
     missing = invoke("GET", created.headers["location"])
     assert missing.status == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert missing.json()["status"] == 404
+
+
+@pytest.mark.parametrize("if_match", ['"1\u00e4"', '"1"\u200b', '"\u00e4", "1"', ""])
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+def test_an_if_match_that_cannot_be_read_is_412(
+    invoke: Invoker, method: str, if_match: str
+) -> None:
+    # apig-wsgi puts the event's Unicode text into the environ as it is.
+    location = create(invoke, "guarded@example.com").headers["location"]
+    body = b'{"name": "Changed"}' if method == "PATCH" else None
+    answer = invoke(method, location, body=body, headers={"If-Match": if_match})
+    assert answer.status == 412
+    assert answer.json()["type"] == "urn:customer-api:problem:precondition-failed"
+    assert invoke("GET", location).json()["name"] == "Lambda Person"
 
 
 def test_a_bad_body_is_a_400_problem_as_text(invoke: Invoker) -> None:

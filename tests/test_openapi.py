@@ -61,7 +61,7 @@ def test_every_operation_documents_its_problems(document: dict[str, Any]) -> Non
         ("/customers/{customerId}", "get"): {"200", "304", "404"},
         ("/customers/{customerId}", "patch"): {"200", "400", "404", "409", "412", "415"},
         ("/customers/{customerId}", "put"): {"200", "400", "404", "409", "412", "415"},
-        ("/customers/{customerId}", "delete"): {"204", "404"},
+        ("/customers/{customerId}", "delete"): {"204", "404", "412"},
         ("/businesses/{businessId}", "get"): {"200", "400", "404", "502", "503", "504"},
         ("/customers/{customerId}/business", "get"): {"200", "404", "502", "503", "504"},
         ("/health", "get"): {"200", "503"},
@@ -72,6 +72,14 @@ def test_every_operation_documents_its_problems(document: dict[str, Any]) -> Non
         for status, response in responses.items():
             if status[0] in "45":
                 assert "application/problem+json" in response["content"], (path, status)
+
+
+def test_every_unsafe_operation_takes_if_match(document: dict[str, Any]) -> None:
+    operations = document["paths"]["/customers/{customerId}"]
+    for method in ("patch", "put", "delete"):
+        names = {parameter["name"] for parameter in operations[method].get("parameters", [])}
+        assert "If-Match" in names, method
+        assert "412" in operations[method]["responses"], method
 
 
 class Conformance:
@@ -133,6 +141,7 @@ def test_answers_match_the_documented_schemas(
         one, "patch", client.patch(url, json={"name": "C"}, headers={"If-Match": etag})
     )
     conformance.check(one, "put", client.put(url, json={"name": "D", "email": "d@example.com"}))
+    conformance.check(one, "delete", client.delete(url, headers={"If-Match": etag}))
     conformance.check(one, "delete", client.delete(url))
     conformance.check(one, "delete", client.delete(url))
     conformance.check("/health", "get", client.get("/health"))

@@ -107,6 +107,35 @@ def test_delete_removes_and_frees_the_email(store: CustomerStore) -> None:
     store.create(name="B", email="a@x.io", phone=None, business_id=None)
 
 
+def test_delete_with_the_expected_version(store: CustomerStore) -> None:
+    created = store.create(name="A", email="a@x.io", phone=None, business_id=None)
+    changed = store.update(created.id, changes={"name": "B"})
+    with pytest.raises(VersionMismatch) as raised:
+        store.delete(created.id, expected_version=1)
+    assert raised.value.current == changed
+    assert store.get(created.id) == changed
+    with pytest.raises(EmailTaken):
+        store.create(name="C", email="a@x.io", phone=None, business_id=None)
+    store.delete(created.id, expected_version=2)
+    with pytest.raises(CustomerNotFound):
+        store.delete(created.id, expected_version=2)
+    store.create(name="C", email="a@x.io", phone=None, business_id=None)
+
+
+@pytest.mark.parametrize("version", [0, -1, 2**63, 10**5000], ids=["0", "-1", "2^63", "10^5000"])
+@pytest.mark.parametrize("email", [None, "new@x.io"])
+def test_a_version_no_customer_can_have_is_a_mismatch(
+    store: CustomerStore, version: int, email: str | None
+) -> None:
+    created = store.create(name="A", email="a@x.io", phone=None, business_id=None)
+    changes = {"name": "B"} | ({"email": email} if email else {})
+    with pytest.raises(VersionMismatch):
+        store.update(created.id, changes=changes, expected_version=version)
+    with pytest.raises(VersionMismatch):
+        store.delete(created.id, expected_version=version)
+    assert store.get(created.id) == created
+
+
 def test_list_pages_in_creation_order_without_gaps(store: CustomerStore) -> None:
     made = [
         store.create(name=f"N{i}", email=f"{i}@x.io", phone=None, business_id=None)
