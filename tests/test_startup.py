@@ -147,3 +147,38 @@ def test_a_host_must_be_an_ip_address() -> None:
     with pytest.raises(ConfigError, match=r"^HOST="):
         settings_from_env({"HOST": "localhost"})
     assert settings_from_env({"HOST": " ::1 "})["HOST"] == "::1"
+
+
+def test_flask_run_tells_where_it_listens_and_the_debugger_pin(tmp_path: Path) -> None:
+    """`make dev`: the lines a developer looks for, and no second line per request."""
+    port = free_port()
+    output = tmp_path / "flask-run.log"
+    with open(output, "wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "run", "--debug", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "LOG_LEVEL": "INFO"},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        text = _wait_for(output, "Debugger PIN")
+        assert f"Running on http://127.0.0.1:{port}" in text
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+        text = _wait_for(output, '"event":"request"')
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    assert "GET /health HTTP/1.1" not in text  # the access line stands for it
+    assert "\\u001b[" not in text  # no terminal colours inside JSON lines
+
+
+def _wait_for(output: Path, marker: str) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = output.read_text(encoding="utf-8", errors="replace")
+        if marker in text:
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"{marker!r} never appeared in:\n{text}")
