@@ -8,6 +8,7 @@ whatever mapping the caller passes.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -111,6 +112,14 @@ def _http_url(raw: str) -> str:
     return value.rstrip("/")
 
 
+def _ip_address(raw: str) -> str:
+    """granian listens on an IP address; a host name would fail only once it starts."""
+    try:
+        return str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        raise ValueError("must be an IP address, such as 127.0.0.1 or 0.0.0.0") from None
+
+
 def _text(raw: str) -> str | None:
     return raw.strip() or None
 
@@ -130,7 +139,7 @@ def _rate_limit(raw: str) -> str:
 
 CONVERTERS: dict[str, Callable[[str], Any]] = {
     "PORT": _integer(1, 65535),
-    "HOST": str.strip,
+    "HOST": _ip_address,
     "WORKERS": _integer(0, 64),
     "SQLITE_PATH": str.strip,
     "LOG_LEVEL": _log_level,
@@ -187,4 +196,14 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError(
             "BUSINESS_DEADLINE: must be at least BUSINESS_CONNECT_TIMEOUT "
             f"({connect} s), or no lookup could ever finish"
+        )
+    if (
+        settings["REQUIRE_API_KEYS"]
+        and not settings["API_KEYS"]
+        and not settings["API_KEYS_SSM_PARAMETER"]
+    ):
+        # Also checked where the keys are loaded (an SSM parameter may hold none); here
+        # it stops `python app.py` before any worker starts.
+        raise ConfigError(
+            "REQUIRE_API_KEYS=1 but neither API_KEYS nor API_KEYS_SSM_PARAMETER gives a key"
         )

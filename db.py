@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote
 
 import orjson
 
@@ -227,6 +228,34 @@ PUBLIC_JSON_COLUMNS = (
 )
 
 
+def is_in_memory(path: str) -> bool:
+    """Whether sqlite keeps the database `path` names inside the process that opens it.
+
+    The one definition of "in-memory" the service uses: such a database belongs to
+    one process (a second process, or a second granian worker, sees a different,
+    empty one), and it has no file to put in WAL mode. It reads `path` as
+    `SqliteStore` opens it, a URI when it starts with `file:`, and the way sqlite
+    does: `:memory:`; the empty name (a private temporary database); URIs whose path
+    is `:memory:` or empty (percent escapes decoded); `mode=memory` (the last `mode`
+    wins); and the `memdb` VFS.
+    """
+    if not path.startswith("file:"):
+        return path in ("", ":memory:")
+    location, _, query = path.removeprefix("file:").partition("#")[0].partition("?")
+    if location.startswith("//"):  # an authority ("" or "localhost"), then the path
+        _, slash, rest = location[2:].partition("/")
+        location = slash + rest
+    parameters: dict[str, str] = {}
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        parameters[unquote(name)] = unquote(value)
+    return (
+        unquote(location) in ("", ":memory:")
+        or parameters.get("mode") == "memory"
+        or parameters.get("vfs") == "memdb"
+    )
+
+
 class SqliteStore:
     """The store on sqlite3: `:memory:` (the default) or a file in WAL mode."""
 
@@ -234,7 +263,7 @@ class SqliteStore:
 
     def __init__(self, path: str = ":memory:", *, busy_timeout_ms: int = 5000) -> None:
         self.path = path
-        self.in_memory = path in ("", ":memory:") or path.startswith("file::memory:")
+        self.in_memory = is_in_memory(path)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(
             path,

@@ -32,7 +32,25 @@ _serve = make_lambda_handler(
 )
 
 
+def without_underscored_headers(event: dict[str, Any]) -> dict[str, Any]:
+    """The event less any header whose name holds an underscore.
+
+    WSGI names headers `HTTP_X_API_KEY` whether they arrived as `X-API-Key` or as
+    `X_API_KEY`, so a proxy in front that strips one spelling would let the other
+    through as the same header. The event still has the names as sent; such headers
+    are dropped here, as nginx, gunicorn and Werkzeug's server drop them.
+    """
+    cleaned = event
+    for field in ("headers", "multiValueHeaders"):
+        headers = event.get(field)
+        if isinstance(headers, dict) and any("_" in name for name in headers):
+            if cleaned is event:
+                cleaned = dict(event)
+            cleaned[field] = {name: value for name, value in headers.items() if "_" not in name}
+    return cleaned
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Serve one API Gateway or ALB event."""
-    response: dict[str, Any] = _serve(event, context)
+    response: dict[str, Any] = _serve(without_underscored_headers(event), context)
     return response

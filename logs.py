@@ -119,8 +119,31 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [json_handler()]
     root.setLevel(numeric)
-    # Werkzeug's dev server logs each request itself; the access line below replaces it.
-    logging.getLogger("werkzeug").setLevel(max(numeric, logging.WARNING))
+    # The development server's own lines (where it listens, the debugger PIN, reloads)
+    # are what a developer running `flask run` looks for: they pass at any LOG_LEVEL.
+    # Its line per request does not: the access line below replaces it.
+    werkzeug = logging.getLogger("werkzeug")
+    werkzeug.setLevel(logging.INFO)
+    werkzeug.filters[:] = [_DevServerLines()]
+
+
+_ANSI_STYLE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _DevServerLines(logging.Filter):
+    """Drops Werkzeug's line per request and the terminal colours from its other lines.
+
+    Werkzeug's request handler logs each request with the format that ends in
+    `"%s" %s %s` (request line, status, size); nothing else it logs does. Its start-up
+    lines carry ANSI colour codes, which would show as escapes inside a JSON line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            if record.msg.endswith('"%s" %s %s'):
+                return False
+            record.msg = _ANSI_STYLE.sub("", record.msg)
+        return True
 
 
 ENVIRON_REQUEST_ID = "customer_api.request_id"
@@ -172,6 +195,12 @@ def current_request_id() -> str | None:
     """The id of the request being served."""
     request_id: str | None = request.environ.get(ENVIRON_REQUEST_ID)
     return request_id
+
+
+def current_route() -> str | None:
+    """The matched route's template (`/customers/<customer_id>`), never the path's values."""
+    rule: Rule | None = request.environ.get(ENVIRON_RULE)
+    return rule.rule if rule is not None else None
 
 
 def record_upstream_call(summary: dict[str, Any]) -> None:

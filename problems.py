@@ -18,11 +18,11 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from jsonio import json_response
-from logs import current_request_id
+from logs import current_request_id, current_route
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:customer-api:problem:"
@@ -234,9 +234,12 @@ def _from_http_exception(exc: HTTPException) -> Response:
 
 def _internal_error(exc: InternalServerError) -> Response:
     original = exc.original_exception or exc
+    # The route's template, not the path: a path carries ids and whatever a caller put in it.
     log.error(
         "unhandled_exception",
         request_id=current_request_id(),
+        method=request.method,
+        route=current_route(),
         error=type(original).__name__,
         exc_info=original,
     )

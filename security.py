@@ -134,11 +134,33 @@ class FailedKeyLimit:
         self._counter = FixedWindowRateLimiter(MemoryStorage())
 
     def count(self, address: str) -> None:
-        """Count one failure of `address`; raise TooManyRequests when it is over the limit."""
+        """Count one failure of `address`; raise KeyGuessingLimited when it is over the limit."""
         if self._counter.hit(self._rate, "failed-key", address):
             return
         reset = self._counter.get_window_stats(self._rate, "failed-key", address).reset_time
-        raise TooManyRequests(retry_after=max(1, math.ceil(reset - time.time())))
+        raise KeyGuessingLimited(limit=self._rate.amount, reset_at=reset)
+
+
+class KeyGuessingLimited(TooManyRequests):
+    """429 for an address over the failed-key limit, with the headers every 429 carries.
+
+    The key check runs before flask-limiter's, so the limiter adds nothing to this
+    answer: its `RateLimit-*` headers come from here. `RateLimit-Reset` is an epoch,
+    as the limiter writes it; `_rate_limit_headers` turns both into seconds left.
+    """
+
+    def __init__(self, *, limit: int, reset_at: float) -> None:
+        super().__init__(retry_after=max(1, math.ceil(reset_at - time.time())))
+        self.rate_limit_headers = [
+            ("RateLimit-Limit", str(limit)),
+            ("RateLimit-Remaining", "0"),
+            ("RateLimit-Reset", str(math.ceil(reset_at))),
+        ]
+
+    def get_headers(
+        self, environ: dict[str, Any] | None = None, scope: dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        return [*super().get_headers(environ, scope), *self.rate_limit_headers]
 
 
 def _refuse(problem: Unauthorized) -> NoReturn:
@@ -217,6 +239,21 @@ class SecurityHeadersMiddleware:
         return self.wsgi_app(environ, start)
 
 
+def _vary_on_origin(response: Response) -> Response:
+    """`Vary: Origin` on every response while CORS is on: `Access-Control-Allow-Origin`
+    depends on the request's Origin (present, absent, or another origin's), so a cache
+    keeping a response (the docs assets are `public`) must key it by Origin.
+
+    flask-cors adds it only when several origins are listed, and only to responses
+    that carry the header, not to those whose Origin was refused.
+    """
+    values = response.headers.getlist("Vary")
+    varies = {name.strip().lower() for value in values for name in value.split(",")}
+    if "origin" not in varies and "*" not in varies:
+        response.headers.add("Vary", "Origin")
+    return response
+
+
 def rate_limit_key() -> str:
     """Whom a limit counts: the key's fingerprint, else the client's address."""
     return g.get("client_key") or request.remote_addr or "unknown"
@@ -256,6 +293,8 @@ def init_app(app: Flask) -> None:
         limiter.request_filter(_is_open_path)
     if app.config["CORS_ORIGINS"]:
         from flask_cors import CORS
+
+        app.after_request(_vary_on_origin)
 
         CORS(
             app,

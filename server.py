@@ -3,26 +3,31 @@
 `python app.py` and `make run` come here. With the in-memory store the service
 is one process with many threads, since each process would have its own
 database; with a file store it may run several processes on one WAL file.
+Before granian starts, it checks what it can (the settings, that a file store
+opens, that the port is free), so a failure stops the service with one line
+naming the setting instead of a traceback from each worker.
 """
 
 from __future__ import annotations
 
 import atexit
+import errno
 import os
+import socket
+import sqlite3
 import sys
 
 from flask import Flask
 
 from config import DEFAULTS, SERVER_THREADS, ConfigError, check_settings, settings_from_env
-
-MEMORY_PATHS = ("", ":memory:")
+from db import SqliteStore, is_in_memory
 
 
 def worker_count(settings: dict[str, object]) -> int:
     """Processes to run: WORKERS, or one per core for a file store and one for memory."""
     requested = int(str(settings["WORKERS"]))
-    in_memory = settings["CUSTOMER_STORE"] == "sqlite" and settings["SQLITE_PATH"] in MEMORY_PATHS
-    if in_memory:
+    path = str(settings["SQLITE_PATH"])
+    if settings["CUSTOMER_STORE"] == "sqlite" and is_in_memory(path):
         if requested > 1:
             raise ConfigError(
                 f"WORKERS={requested}: an in-memory database lives in one process, so several "
@@ -31,6 +36,48 @@ def worker_count(settings: dict[str, object]) -> int:
             )
         return 1
     return requested or (os.cpu_count() or 1)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ConfigError naming the port when a server already listens on `host`:`port`.
+
+    granian's workers bind with SO_REUSEPORT, and the kernel lets every socket that
+    does so share the port: a second instance would start beside the first, and
+    connections would be spread between two services (two in-memory databases behind
+    one address). A bind without SO_REUSEPORT is refused while anything listens on
+    the address, whatever that listener's options, so it is the test. SO_REUSEADDR
+    keeps the closed connections of a server just stopped (TIME_WAIT) from counting.
+    Two instances started within the same moment can still both pass.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"PORT={port}: port {port} on {host} is already in use by another "
+                    "program (another `make run`?). Stop it, or set PORT to a free port."
+                ) from None
+            raise ConfigError(
+                f"HOST={host!r}: cannot listen on port {port} there: {exc.strerror}"
+            ) from None
+
+
+def check_store_opens(settings: dict[str, object]) -> None:
+    """Open a file store once before any worker starts; raise ConfigError if it cannot be.
+
+    Each worker opens the store itself, so a path that cannot be opened (no such
+    directory, a newer schema) would otherwise show as one traceback per worker.
+    """
+    path = str(settings["SQLITE_PATH"])
+    if settings["CUSTOMER_STORE"] != "sqlite" or is_in_memory(path):
+        return
+    try:
+        SqliteStore(path).close()
+    except (sqlite3.Error, RuntimeError) as exc:
+        raise ConfigError(f"SQLITE_PATH={path!r}: cannot open the database: {exc}") from None
 
 
 def served_app() -> Flask:
@@ -54,6 +101,8 @@ def main() -> None:
         settings = {**DEFAULTS, **settings_from_env()}
         check_settings(settings)
         workers = worker_count(settings)
+        check_store_opens(settings)
+        check_port_free(str(settings["HOST"]), int(str(settings["PORT"])))
     except ConfigError as exc:
         sys.exit(f"customer-api: {exc}")
     Granian(

@@ -63,3 +63,30 @@ class ServerProcess:
     def stop(self) -> int:
         os.killpg(self.process.pid, signal.SIGTERM)
         return self.process.wait(timeout=30)
+
+
+def run_to_exit(
+    args: list[str], settings: Mapping[str, str], *, timeout: float = 30
+) -> tuple[int | None, str]:
+    """Run `args` (a way of starting the service) from the project root until it exits.
+
+    For starts that must fail: the exit code and everything written to stdout and
+    stderr, or None as the code when it was still running after `timeout` seconds
+    (it is then killed, with everything it started).
+    """
+    env = {**os.environ, "LOG_LEVEL": "WARNING", **settings}
+    process = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        return process.returncode, output.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        return None, output.decode(errors="replace")

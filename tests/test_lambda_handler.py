@@ -293,3 +293,16 @@ def test_the_dynamodb_store_through_the_handler(
     finally:
         module.app.extensions["customer_store"].close()
         module.app.extensions["business_client"].close()
+
+
+@pytest.fixture(params=KINDS)
+def keyed_invoke(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Invoker:
+    monkeypatch.setenv("API_KEYS", "lambda-key")
+    return Invoker(request.getfixturevalue("lambda_module"), request.param)
+
+
+def test_header_names_with_underscores_are_not_the_key_header(keyed_invoke: Invoker) -> None:
+    """The event keeps `X_API_KEY` apart from `X-API-Key`; WSGI would fold them together."""
+    assert keyed_invoke("GET", "/customers", headers={"X-API-Key": "lambda-key"}).status == 200
+    assert keyed_invoke("GET", "/customers", headers={"X_API_KEY": "lambda-key"}).status == 401
+    assert keyed_invoke("GET", "/customers", headers={"x_api_key": "lambda-key"}).status == 401

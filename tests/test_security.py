@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from config import ConfigError
 from security import KeyRing, fingerprint
-from tests.conftest import TEST_SETTINGS
+from tests.conftest import TEST_SETTINGS, LiveServer
 
 KEY, OTHER_KEY = "s3cret-key-one", "s3cret-key-two"
 
@@ -242,3 +243,67 @@ def test_failed_key_attempts_are_limited_per_address() -> None:
     assert other.status_code == 401
     application.extensions["customer_store"].close()
     application.extensions["business_client"].close()
+
+
+def test_the_failed_key_limit_answers_with_the_rate_limit_headers() -> None:
+    application = create_app({**TEST_SETTINGS, "API_KEYS": (KEY,), "RATE_LIMIT": "3/minute"})
+    client = application.test_client()
+    wrong = {"Authorization": "Bearer guess"}
+    for _ in range(3):
+        client.get("/customers", headers=wrong)
+    limited = client.get("/customers", headers=wrong)
+    assert limited.status_code == 429
+    assert limited.headers["RateLimit-Limit"] == "3"
+    assert limited.headers["RateLimit-Remaining"] == "0"
+    assert 0 < int(limited.headers["RateLimit-Reset"]) <= 61
+    assert 0 < int(limited.headers["Retry-After"]) <= 61
+    application.extensions["customer_store"].close()
+    application.extensions["business_client"].close()
+
+
+@pytest.mark.parametrize("origin", ["https://app.example.com", "https://evil.example", None])
+@pytest.mark.parametrize("path", ["/docs/swagger-ui.css", "/docs", "/customers", "/nowhere"])
+def test_cors_answers_vary_on_origin(path: str, origin: str | None) -> None:
+    """Allowed or not, the answer depends on Origin: a cache (docs assets are public) must know."""
+    application = create_app({**TEST_SETTINGS, "CORS_ORIGINS": ("https://app.example.com",)})
+    response = application.test_client().get(path, headers={"Origin": origin} if origin else {})
+    response.close()  # the docs asset is a file
+    varies = [
+        name.strip() for value in response.headers.getlist("Vary") for name in value.split(",")
+    ]
+    assert varies.count("Origin") == 1
+    application.extensions["customer_store"].close()
+    application.extensions["business_client"].close()
+
+
+def test_an_unhandled_error_is_logged_by_route_not_by_path(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    application = create_app({**TEST_SETTINGS, "PROPAGATE_EXCEPTIONS": False, "TESTING": False})
+    store = application.extensions["customer_store"]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    store.get = broken
+    capsys.readouterr()
+    response = application.test_client().get("/customers/maija.meikalainen@example.com")
+    assert response.status_code == 500
+    output = capsys.readouterr().out
+    assert "maija" not in output
+    logged = [json.loads(line) for line in output.splitlines() if line]
+    errors = [record for record in logged if record["level"] == "error"]
+    assert len(errors) == 1  # one line, with the traceback
+    assert errors[0]["route"] == "/customers/<customer_id>"
+    assert errors[0]["method"] == "GET"
+    assert "RuntimeError" in errors[0]["exception"]
+    store.close()
+    application.extensions["business_client"].close()
+
+
+def test_header_names_with_underscores_are_not_the_key_header(live_server: LiveServer) -> None:
+    """A proxy that strips `X-API-Key` must not be passed by sending `X_API_KEY`."""
+    customers = f"{live_server.url}/customers"
+    assert live_server.session.get(customers, headers={"X-API-Key": KEY}).status_code == 200
+    assert live_server.session.get(customers, headers={"X_API_KEY": KEY}).status_code == 401
+    assert live_server.session.get(customers, headers={"x_api_key": KEY}).status_code == 401
