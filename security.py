@@ -267,8 +267,16 @@ def init_app(app: Flask) -> None:
                 "If-Match",
                 "If-None-Match",
                 "X-Request-ID",
+                "Idempotency-Key",
             ],
-            expose_headers=["ETag", "Location", "Link", "X-Request-ID", "Retry-After"],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Link",
+                "X-Request-ID",
+                "Retry-After",
+                "Idempotent-Replayed",
+            ],
             methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         )
 
