@@ -374,3 +374,36 @@ def test_the_access_line_shows_the_outcome_and_never_the_key(
     ]
     assert all(line["request_id"] for line in creates)
     assert SECRET_KEY not in out
+
+
+# --- browsers ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cors_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
+    app_settings["CORS_ORIGINS"] = ("https://app.example.com",)
+    return app_settings
+
+
+def test_browsers_may_send_the_key_and_read_the_replay_header(
+    cors_settings: dict[str, Any], app: Flask
+) -> None:
+    origin = {"Origin": "https://app.example.com"}
+    with LiveServer(app) as server:
+        preflight = server.session.options(
+            f"{server.url}/customers",
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, idempotency-key",
+            },
+            timeout=10,
+        )
+        assert preflight.status_code == 204
+        allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+        assert "idempotency-key" in allowed
+        post(server, body_of(17), "browser-key", headers=origin)
+        replay = post(server, body_of(17), "browser-key", headers=origin)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    exposed = replay.headers["Access-Control-Expose-Headers"].lower()
+    assert "idempotent-replayed" in exposed
