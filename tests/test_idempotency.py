@@ -308,6 +308,28 @@ def test_while_a_request_holds_the_key_others_get_409_with_retry_after(
     assert post(live_server, None, "in-flight", raw=raw).json() == created.json()
 
 
+@pytest.fixture
+def rate_limited_settings(app_settings: dict[str, Any]) -> dict[str, Any]:
+    app_settings["RATE_LIMIT"] = "100/minute"
+    return app_settings
+
+
+def test_with_rate_limits_on_the_409_keeps_its_retry_after(
+    rate_limited_settings: dict[str, Any], app: Flask
+) -> None:
+    raw = json.dumps(body_of(18)).encode()
+    now = int(time.time())
+    running = IdempotencyRecord(
+        "-", "limited", request_fingerprint("application/json", b"", raw), "first", now + 30
+    )
+    store_of(app).claim_idempotency_key(running, now=now)
+    with LiveServer(app) as server:
+        busy = post(server, None, "limited", raw=raw)
+    problem_of(busy, 409, "idempotency-key-in-use")
+    assert busy.headers["RateLimit-Limit"] == "100"
+    assert busy.headers["Retry-After"] == "1"
+
+
 def test_24_simultaneous_requests_with_one_key_make_one_customer(
     live_server: LiveServer,
 ) -> None:
