@@ -30,6 +30,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from flask import Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
 
 from db import ClaimLost, IdempotencyRecord
 from logs import record_idempotency
@@ -39,7 +40,6 @@ from problems import (
     Problem,
     ValidationFailed,
     field_errors,
-    render,
 )
 
 if TYPE_CHECKING:
@@ -196,10 +196,12 @@ def idempotent(view: Callable[[], Response]) -> Callable[[], Response]:
         try:
             try:
                 response = view()
-            except Problem as problem:
-                if problem.status not in RECORDED_STATUSES:
+            except (Problem, HTTPException) as error:
+                status = error.status if isinstance(error, Problem) else error.code
+                if status not in RECORDED_STATUSES:
                     raise
-                response = render(problem)
+                # Rendered here by the app's own handlers, so that it can be recorded.
+                response = current_app.make_response(current_app.handle_user_exception(error))
             if response.status_code not in RECORDED_STATUSES:
                 store.release_idempotency_key(claim)
             elif not (hold.answered_in_create and response.status_code == 201):

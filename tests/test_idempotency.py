@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask
+from flask import Flask, Response
+from werkzeug.exceptions import BadRequest
 
 from db import ClaimLost, CustomerStore, IdempotencyRecord
-from idempotency import request_fingerprint
+from idempotency import idempotent, request_fingerprint
 from security import fingerprint
 from tests.conftest import LiveServer
 
@@ -142,6 +143,21 @@ def test_recorded_problems_are_replayed_without_running_again(
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.content == first.content
     assert listed(live_server) == []
+
+
+def test_a_400_from_werkzeug_itself_is_recorded_too(app: Flask) -> None:
+    # A view that fails with Werkzeug's own BadRequest, as request parsing may.
+    def refuse() -> Response:
+        raise BadRequest
+
+    app.add_url_rule("/refusing", view_func=idempotent(refuse), methods=["POST"])
+    with LiveServer(app) as server:
+        url = f"{server.url}/refusing"
+        first = server.session.post(url, json={}, headers={"Idempotency-Key": "wz"}, timeout=10)
+        again = server.session.post(url, json={}, headers={"Idempotency-Key": "wz"}, timeout=10)
+    assert first.status_code == again.status_code == 400
+    assert first.headers["Content-Type"] == again.headers["Content-Type"] == PROBLEM
+    assert again.headers["Idempotent-Replayed"] == "true" and again.content == first.content
 
 
 # --- what is not recorded ----------------------------------------------------------------
