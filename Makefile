@@ -46,7 +46,7 @@ HTTP_SUITES := tests/test_customers_api.py tests/test_paging.py tests/test_concu
 	tests/test_openapi.py tests/test_races.py tests/test_hostile_input.py \
 	tests/test_business_api.py tests/test_security.py \
 	tests/test_input_rules.py tests/test_problem_types.py \
-	tests/test_conditional.py
+	tests/test_conditional.py tests/test_idempotency.py
 
 pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q
@@ -63,8 +63,8 @@ profile: $(VENV)/.dev-installed
 
 # `sam build` calls this with ARTIFACTS_DIR set: the Lambda package, service modules only.
 SERVICE_MODULES := app.py business_client.py business_normalize.py config.py db.py \
-	dynamo_store.py jsonio.py lambda_handler.py logs.py openapi.py problems.py security.py \
-	server.py customers
+	dynamo_store.py idempotency.py jsonio.py lambda_handler.py logs.py openapi.py \
+	problems.py security.py server.py customers
 # granian, the server for `make run`, has no use on Lambda.
 build-ApiFunction:
 	mkdir -p "$(ARTIFACTS_DIR)"

@@ -14,7 +14,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 # Fields a client may write, by their column name.
 WRITABLE_COLUMNS = ("name", "email", "phone", "business_id")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Versions start at 1 and grow by one per change, so they stay far below SQLite's
 # INTEGER limit; an expected version outside 1..MAX_VERSION belongs to no customer.
 MAX_VERSION = 2**63 - 1
@@ -55,6 +56,17 @@ class VersionMismatch(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store did not answer."""
+
+
+class ClaimLost(StoreError):
+    """The request no longer holds its idempotency key: it was held too long and taken over.
+
+    `current` is the record holding the key now (None if it was released meanwhile).
+    """
+
+    def __init__(self, current: IdempotencyRecord | None) -> None:
+        super().__init__("idempotency key no longer held")
+        self.current = current
 
 
 @dataclass(slots=True)
@@ -107,14 +119,56 @@ class JsonPage:
         return cls(body=body, has_more=page.has_more, last=last)
 
 
+@dataclass(slots=True, frozen=True)
+class IdempotencyRecord:
+    """A request made with an idempotency key: held while it runs, then its recorded answer.
+
+    `token` is the holding request's own, so only it can answer or release the key.
+    `expires_at` (epoch seconds) ends the hold of a request that never finished, and,
+    once `status` is set, the time the answer is kept. An expired record counts as none.
+    """
+
+    scope: str
+    key: str
+    fingerprint: str
+    token: str
+    expires_at: int
+    status: int | None = None  # None while the first request runs
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    customer_id: str | None = None  # the customer a 201 created
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status is None
+
+
+# Builds the answered record of a create from the new customer, for the store to write
+# in the same transaction as the customer.
+AnswerOf = Callable[[CustomerRecord], IdempotencyRecord]
+
+
 class CustomerStore(Protocol):
     """What the views need from a store; the sqlite and DynamoDB stores agree on it."""
 
     kind: str
 
     def create(
-        self, *, name: str, email: str, phone: str | None, business_id: str | None
-    ) -> CustomerRecord: ...
+        self,
+        *,
+        name: str,
+        email: str,
+        phone: str | None,
+        business_id: str | None,
+        idempotency: AnswerOf | None = None,
+    ) -> CustomerRecord:
+        """Insert a new customer; raises EmailTaken.
+
+        With `idempotency`, the record it makes answers the request's held key in the
+        same transaction as the insert: both are written or neither. Raises ClaimLost,
+        before EmailTaken, when the key is no longer held.
+        """
+        ...
 
     def get(self, customer_id: str) -> CustomerRecord: ...
 
@@ -147,6 +201,24 @@ class CustomerStore(Protocol):
     ) -> CustomerRecord: ...
 
     def delete(self, customer_id: str, *, expected_version: int | None = None) -> None: ...
+
+    def claim_idempotency_key(
+        self, claim: IdempotencyRecord, *, now: int
+    ) -> IdempotencyRecord | None:
+        """Hold `claim`'s key for a request that starts now, unless a live record has it.
+
+        Returns None when the key is now held, else the record that has it. Expired
+        records go meanwhile.
+        """
+        ...
+
+    def complete_idempotency_key(self, answered: IdempotencyRecord) -> None:
+        """Record the answer of a key this request holds (same token); raises ClaimLost."""
+        ...
+
+    def release_idempotency_key(self, claim: IdempotencyRecord) -> None:
+        """Let go of a key this request holds, unanswered: the next request runs anew."""
+        ...
 
     def ping(self) -> None: ...
 
@@ -219,7 +291,28 @@ FROM customers_v1;
 DROP TABLE customers_v1;
 """
 
+# Requests made with an idempotency key, by client scope and key; the expiry index makes
+# purging as we go a short range scan.
+IDEMPOTENCY_SCHEMA = """
+CREATE TABLE idempotency_keys (
+    scope       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    token       TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    status      INTEGER,
+    headers     TEXT NOT NULL,
+    body        BLOB NOT NULL,
+    customer_id TEXT,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+"""
+
 COLUMNS = "id, name, email, phone, business_id, created_at, updated_at, version"
+IDEMPOTENCY_COLUMNS = (
+    "scope, key, fingerprint, token, expires_at, status, headers, body, customer_id"
+)
 # A row as CustomerRecord.to_public() shows it, rendered by SQLite, then its keyset position.
 PUBLIC_JSON_COLUMNS = (
     "json_object('id', id, 'name', name, 'email', email, 'phone', phone,"
@@ -292,7 +385,9 @@ class SqliteStore:
                         f"up to {SCHEMA_VERSION}"
                     )
                 if version < SCHEMA_VERSION:
-                    self._run_script(SCHEMA if version == 0 else MIGRATE_1_TO_2)
+                    if version < 2:
+                        self._run_script(SCHEMA if version == 0 else MIGRATE_1_TO_2)
+                    self._run_script(IDEMPOTENCY_SCHEMA)  # version 3
                     self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._conn.execute("COMMIT")
             except BaseException:
@@ -308,28 +403,44 @@ class SqliteStore:
             if statement.strip():
                 self._conn.execute(statement)
 
+    @contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; the caller holds the lock."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
     def create(
-        self, *, name: str, email: str, phone: str | None, business_id: str | None
+        self,
+        *,
+        name: str,
+        email: str,
+        phone: str | None,
+        business_id: str | None,
+        idempotency: AnswerOf | None = None,
     ) -> CustomerRecord:
         now = utc_timestamp()
         record = CustomerRecord(new_customer_id(), name, email, phone, business_id, now, now, 1)
+        insert = (
+            "INSERT INTO customers (id, name, email, email_key, phone, business_id,"
+            " created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        values = (record.id, name, email, email_key(email), phone, business_id, now, now, 1)
+        answered = idempotency(record) if idempotency is not None else None
         try:
             with self._lock:
-                self._conn.execute(
-                    "INSERT INTO customers (id, name, email, email_key, phone, business_id,"
-                    " created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record.id,
-                        name,
-                        email,
-                        email_key(email),
-                        phone,
-                        business_id,
-                        now,
-                        now,
-                        1,
-                    ),
-                )
+                if answered is None:
+                    self._conn.execute(insert, values)
+                else:
+                    # One transaction: a crash leaves both the customer and the answer
+                    # that names it, or neither.
+                    with self._write_transaction():
+                        self._complete_idempotency_key(answered)
+                        self._conn.execute(insert, values)
         except sqlite3.IntegrityError as exc:
             raise EmailTaken(email) from exc
         return record
@@ -455,6 +566,69 @@ class SqliteStore:
             raise CustomerNotFound(customer_id)
         raise VersionMismatch(CustomerRecord(*current))
 
+    def claim_idempotency_key(
+        self, claim: IdempotencyRecord, *, now: int
+    ) -> IdempotencyRecord | None:
+        with self._lock, self._write_transaction():
+            # Purged as we go, so the table holds about a day of keys.
+            self._conn.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
+            holder = self._idempotency_record(claim.scope, claim.key)
+            if holder is not None:
+                return holder
+            self._conn.execute(
+                f"INSERT INTO idempotency_keys ({IDEMPOTENCY_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _idempotency_row(claim),
+            )
+        return None
+
+    def complete_idempotency_key(self, answered: IdempotencyRecord) -> None:
+        with self._lock:
+            self._complete_idempotency_key(answered)
+
+    def release_idempotency_key(self, claim: IdempotencyRecord) -> None:
+        with self._lock:
+            self._conn.execute(
+                "DELETE FROM idempotency_keys"
+                " WHERE scope = ? AND key = ? AND token = ? AND status IS NULL",
+                (claim.scope, claim.key, claim.token),
+            )
+
+    def _complete_idempotency_key(self, answered: IdempotencyRecord) -> None:
+        """Answer the held key; raises ClaimLost. The caller holds the lock."""
+        changed = self._conn.execute(
+            "UPDATE idempotency_keys SET expires_at = ?, status = ?, headers = ?, body = ?,"
+            " customer_id = ? WHERE scope = ? AND key = ? AND token = ? AND status IS NULL",
+            (
+                *_idempotency_row(answered)[4:],
+                answered.scope,
+                answered.key,
+                answered.token,
+            ),
+        ).rowcount
+        if not changed:
+            raise ClaimLost(self._idempotency_record(answered.scope, answered.key))
+
+    def _idempotency_record(self, scope: str, key: str) -> IdempotencyRecord | None:
+        row = self._conn.execute(
+            f"SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE scope = ? AND key = ?",
+            (scope, key),
+        ).fetchone()
+        if row is None:
+            return None
+        scope, key, fingerprint, token, expires_at, status, headers, body, customer_id = row
+        return IdempotencyRecord(
+            scope,
+            key,
+            fingerprint,
+            token,
+            expires_at,
+            status,
+            tuple((str(name), str(value)) for name, value in orjson.loads(headers)),
+            body,
+            customer_id,
+        )
+
     def ping(self) -> None:
         try:
             with self._lock:
@@ -471,6 +645,21 @@ class SqliteStore:
         with self._lock:
             (verdict,) = self._conn.execute("PRAGMA integrity_check").fetchone() or ("",)
         return str(verdict)
+
+
+def _idempotency_row(record: IdempotencyRecord) -> tuple[Any, ...]:
+    """The record as the values of IDEMPOTENCY_COLUMNS, headers as a JSON array of pairs."""
+    return (
+        record.scope,
+        record.key,
+        record.fingerprint,
+        record.token,
+        record.expires_at,
+        record.status,
+        orjson.dumps(record.headers).decode(),
+        record.body,
+        record.customer_id,
+    )
 
 
 def open_store(settings: Mapping[str, Any]) -> CustomerStore:

@@ -4,6 +4,9 @@ Items (partition key `pk` only):
   CUSTOMER#<id>  id, name, email, phone?, businessId?, createdAt, updatedAt, version (N),
                  listPk = "CUSTOMERS", listSk = "<createdAt>#<id>"
   EMAIL#<key>    customerId: the claim on an address, `key` being `db.email_key(email)`
+  IDEMPOTENCY#<scope>#<key>
+                 fingerprint, token, expiresAt (N, epoch seconds: the table's TTL attribute),
+                 and once answered status (N), headers, body (B), customerId?
 
 Access patterns:
   get, update, delete    GetItem / UpdateItem / TransactWriteItems on CUSTOMER#<id>
@@ -12,6 +15,10 @@ Access patterns:
   list, oldest first     Query GSI `listing` (listPk, listSk) with listSk > the cursor
   list by businessId     Query GSI `business` (businessId, listSk)
   list by email          GetItem EMAIL#<key>, then GetItem the customer: 0 or 1 result
+  idempotency keys       a conditional Put holds the key (absent or expired); the answer
+                         is a Put conditioned on the holder's token, for a 201 in the
+                         same transaction as the customer. TTL deletes expired records
+                         eventually; until then every condition treats them as absent.
 
 Why it scales: every item has its own high-cardinality partition key, so reads and writes
 spread over all partitions and none is hot. The exception is the `listing` index: every
@@ -39,14 +46,18 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
 
 import boto3
+import orjson
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from db import (
     WRITABLE_COLUMNS,
+    AnswerOf,
+    ClaimLost,
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
+    IdempotencyRecord,
     JsonPage,
     Page,
     StoreUnavailable,
@@ -174,6 +185,51 @@ def _email_key(email: str) -> dict[str, AttributeValueTypeDef]:
     return {"pk": _s(f"EMAIL#{email_key(email)}")}
 
 
+def _idempotency_key(scope: str, key: str) -> dict[str, AttributeValueTypeDef]:
+    """The key of IDEMPOTENCY#<scope>#<key>; a scope has no '#', so the two never blur."""
+    return {"pk": _s(f"IDEMPOTENCY#{scope}#{key}")}
+
+
+def _idempotency_item(record: IdempotencyRecord) -> dict[str, AttributeValueTypeDef]:
+    item = _idempotency_key(record.scope, record.key) | {
+        "fingerprint": _s(record.fingerprint),
+        "token": _s(record.token),
+        "expiresAt": {"N": str(record.expires_at)},
+    }
+    if record.status is not None:
+        item |= {
+            "status": {"N": str(record.status)},
+            "headers": _s(orjson.dumps(record.headers).decode()),
+            "body": {"B": record.body},
+        }
+    if record.customer_id is not None:
+        item["customerId"] = _s(record.customer_id)
+    return item
+
+
+def _idempotency_record(item: Item, scope: str, key: str) -> IdempotencyRecord:
+    answered = "status" in item
+    return IdempotencyRecord(
+        scope,
+        key,
+        item["fingerprint"]["S"],
+        item["token"]["S"],
+        int(item["expiresAt"]["N"]),
+        int(item["status"]["N"]) if answered else None,
+        tuple(
+            (str(name), str(value))
+            for name, value in (orjson.loads(item["headers"]["S"]) if answered else ())
+        ),
+        bytes(item["body"]["B"]) if answered else b"",
+        item["customerId"]["S"] if "customerId" in item else None,
+    )
+
+
+def _claim_lost(item: Item | None, ours: IdempotencyRecord) -> ClaimLost:
+    """ClaimLost with the record that holds the key now (from ALL_OLD), if any does."""
+    return ClaimLost(_idempotency_record(item, ours.scope, ours.key) if item else None)
+
+
 def _make_client(region: str | None, endpoint_url: str | None) -> DynamoDBClient:
     config = Config(
         connect_timeout=2,
@@ -219,8 +275,9 @@ class DynamoStore:
         return store
 
     def create_table_if_missing(self) -> None:
-        """Create the table and both indexes unless it exists; return once it is ACTIVE."""
+        """Create the table, both indexes and its TTL unless it exists; return once ACTIVE."""
         indexes = (("listing", "listPk"), ("business", "businessId"))
+        created = False
         try:
             self._client.create_table(
                 TableName=self.table_name,
@@ -242,27 +299,48 @@ class DynamoStore:
                     for index, hash_key in indexes
                 ],
             )
+            created = True
         except ClientError as exc:
             if _code(exc) != "ResourceInUseException":  # it exists, or is being created
                 raise
         self._client.get_waiter("table_exists").wait(
             TableName=self.table_name, WaiterConfig={"Delay": 2, "MaxAttempts": 60}
         )
+        if created:  # as template.yaml declares it: expired idempotency records go
+            self._client.update_time_to_live(
+                TableName=self.table_name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
+            )
 
     @_retrying
     def create(
-        self, *, name: str, email: str, phone: str | None, business_id: str | None
+        self,
+        *,
+        name: str,
+        email: str,
+        phone: str | None,
+        business_id: str | None,
+        idempotency: AnswerOf | None = None,
     ) -> CustomerRecord:
         now = utc_timestamp()
         record = CustomerRecord(new_customer_id(), name, email, phone, business_id, now, now, 1)
+        items: list[TransactWriteItemTypeDef] = [
+            # A fresh uuid4 does not collide; the condition makes sure of it.
+            {"Put": self._put(_item(record), "attribute_not_exists(#pk)")},
+            {"Put": self._claim(email, record.id)},
+        ]
+        answered = idempotency(record) if idempotency is not None else None
+        if answered is not None:
+            # The answer naming the customer, in the same transaction: both or neither.
+            items.append({"Put": self._answer(answered)})
         try:
-            self._transact(
-                # A fresh uuid4 does not collide; the condition makes sure of it.
-                {"Put": self._put(_item(record), "attribute_not_exists(#pk)")},
-                {"Put": self._claim(email, record.id)},
-            )
+            self._transact(*items)
         except ClientError as exc:
-            if _failed(_reasons(exc)[1]):
+            reasons = _reasons(exc)
+            # A lost key first: whoever holds it now may have created this very email.
+            if answered is not None and _failed(reasons[2]):
+                raise _claim_lost(reasons[2].get("Item"), answered) from exc
+            if _failed(reasons[1]):
                 raise EmailTaken(email) from exc
             raise
         return record
@@ -451,6 +529,49 @@ class DynamoStore:
                 self._raise_for_customer(customer_id, reason.get("Item"), retry=retry)
             raise
 
+    def claim_idempotency_key(
+        self, claim: IdempotencyRecord, *, now: int
+    ) -> IdempotencyRecord | None:
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=_idempotency_item(claim),
+                # TTL deletes an expired record only eventually: until then it is no holder.
+                ConditionExpression="attribute_not_exists(#pk) OR #expiresAt <= :now",
+                ExpressionAttributeNames={"#pk": "pk", "#expiresAt": "expiresAt"},
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            return _idempotency_record(
+                cast("Item", exc.response.get("Item", {})), claim.scope, claim.key
+            )
+        return None
+
+    def complete_idempotency_key(self, answered: IdempotencyRecord) -> None:
+        try:
+            self._client.put_item(**self._answer(answered))
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            raise _claim_lost(cast("Item | None", exc.response.get("Item")), answered) from exc
+
+    def release_idempotency_key(self, claim: IdempotencyRecord) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self.table_name,
+                Key=_idempotency_key(claim.scope, claim.key),
+                # Only while this request holds it unanswered: never someone else's record.
+                ConditionExpression="#token = :token AND attribute_not_exists(#status)",
+                ExpressionAttributeNames={"#token": "token", "#status": "status"},
+                ExpressionAttributeValues={":token": _s(claim.token)},
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+
     def ping(self) -> None:
         """Read a key that never exists: a cheap request, and it needs the table."""
         try:
@@ -489,6 +610,17 @@ class DynamoStore:
         """The Put of EMAIL#<key>: its condition is the uniqueness check itself."""
         item = _email_key(email) | {"customerId": _s(customer_id)}
         return self._put(item, "attribute_not_exists(#pk)")
+
+    def _answer(self, answered: IdempotencyRecord) -> PutTypeDef:
+        """The Put of an answered IDEMPOTENCY# record, only over this request's own hold."""
+        return {
+            "TableName": self.table_name,
+            "Item": _idempotency_item(answered),
+            "ConditionExpression": "#token = :token AND attribute_not_exists(#status)",
+            "ExpressionAttributeNames": {"#token": "token", "#status": "status"},
+            "ExpressionAttributeValues": {":token": _s(answered.token)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
 
     def _release(self, old: CustomerRecord) -> TransactWriteItemTypeDef:
         """The Delete of the customer's claim on its current address."""

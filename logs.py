@@ -149,6 +149,7 @@ class _DevServerLines(logging.Filter):
 ENVIRON_REQUEST_ID = "customer_api.request_id"
 ENVIRON_UPSTREAM = "customer_api.upstream_calls"
 ENVIRON_RULE = "customer_api.url_rule"
+ENVIRON_IDEMPOTENCY = "customer_api.idempotency"
 
 
 class RoutedRequest(Request):
@@ -208,6 +209,11 @@ def record_upstream_call(summary: dict[str, Any]) -> None:
     request.environ.setdefault(ENVIRON_UPSTREAM, []).append(summary)
 
 
+def record_idempotency(outcome: str) -> None:
+    """Note for the request's access line what its Idempotency-Key led to (never the key)."""
+    request.environ[ENVIRON_IDEMPOTENCY] = outcome
+
+
 class RequestLogMiddleware:
     """WSGI middleware: settles the request id, answers it in X-Request-ID, logs the access line.
 
@@ -254,6 +260,7 @@ class RequestLogMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 store=self.store_kind,
                 upstream=environ.get(ENVIRON_UPSTREAM),
+                idempotency=environ.get(ENVIRON_IDEMPOTENCY),
                 **context,
             )
             structlog.contextvars.reset_contextvars(**tokens)

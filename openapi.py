@@ -51,6 +51,22 @@ HEADER_RETRY_AFTER = {
     "description": "Seconds to wait before retrying.",
     "schema": {"type": "string"},
 }
+HEADER_REPLAYED = {
+    "description": "`true` on the recorded answer to an earlier request with this Idempotency-Key.",
+    "schema": {"const": "true"},
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "A key of the client's choosing (a UUID, say) that makes retries safe: the first"
+        " answer is recorded for 24 hours, and a retry with the same key and body gets it"
+        " again. The same key with another body is a 422; while the first request runs,"
+        " a 409 with `Retry-After`."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
 
 # Answers any route may give, whatever its own.
 COMMON_ERRORS = {
@@ -142,19 +158,40 @@ def _customer_paths() -> dict[str, Any]:
             "schema": {"type": "string"},
         },
     ]
+    create_responses = _responses(
+        _customer_ok(
+            "201",
+            "Created; or, with `Idempotent-Replayed: true`, the recorded answer of the first"
+            " request with this `Idempotency-Key` (any recorded status: 201, 400, 409, 422).",
+            Location={"schema": {"type": "string"}},
+            **{"Idempotent-Replayed": HEADER_REPLAYED},
+        ),
+        (BAD_BODY[0], BAD_BODY[1] + " Also a malformed `Idempotency-Key`."),
+        (
+            "409",
+            "Another customer already uses this email (`email-taken`), or a request with this"
+            " `Idempotency-Key` is still running (`idempotency-key-in-use`; see Retry-After).",
+        ),
+        ("422", "This `Idempotency-Key` was used for another request (`idempotency-key-reused`)."),
+        TOO_BIG,
+        NOT_JSON,
+    )
+    create_responses["409"]["headers"]["Retry-After"] = HEADER_RETRY_AFTER
+    for status in ("400", "409", "422"):  # answers that are recorded, so replayed too
+        create_responses[status]["headers"]["Idempotent-Replayed"] = HEADER_REPLAYED
     return {
         "/customers": {
             "post": {
                 "operationId": "createCustomer",
                 "summary": "Create a customer",
-                "requestBody": _body("CustomerCreate", "application/json"),
-                "responses": _responses(
-                    _customer_ok("201", "Created.", Location={"schema": {"type": "string"}}),
-                    BAD_BODY,
-                    TAKEN,
-                    TOO_BIG,
-                    NOT_JSON,
+                "description": (
+                    "With `Idempotency-Key`, a retry gets the first request's answer again"
+                    " (201, 400, 409 or 422, for 24 hours, with `Idempotent-Replayed: true`)"
+                    " instead of running again; keys are per API key."
                 ),
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": _body("CustomerCreate", "application/json"),
+                "responses": create_responses,
             },
             "get": {
                 "operationId": "listCustomers",

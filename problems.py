@@ -120,6 +120,18 @@ class RequestTimeout(Problem):
     status, title, slug = 408, "Request Timeout", "request-timeout"
 
 
+class IdempotencyKeyInUse(Problem):
+    """A request with this Idempotency-Key is still running; retry after `Retry-After`."""
+
+    status, title, slug = 409, "Request in progress", "idempotency-key-in-use"
+
+
+class IdempotencyKeyReused(Problem):
+    """This Idempotency-Key was first used with another request."""
+
+    status, title, slug = 422, "Idempotency key reused", "idempotency-key-reused"
+
+
 class PreconditionFailed(Problem):
     """`If-Match` does not match the current version."""
 

@@ -195,14 +195,25 @@ def _require_key() -> None:
     g.client_key = fingerprint(presented)
 
 
+def _note_own_retry_after(response: Response) -> Response:
+    """Keep the answer's own Retry-After (a 503's, a 409's): flask-limiter writes over it."""
+    g.own_retry_after = response.headers.get("Retry-After")
+    return response
+
+
 def _rate_limit_headers(response: Response) -> Response:
-    """RateLimit-Reset in seconds left (flask-limiter gives an epoch); Retry-After on 429 only."""
+    """RateLimit-Reset in seconds left (flask-limiter gives an epoch); the limiter's
+    Retry-After on 429 only, any other answer keeping its own."""
     headers = response.headers
     if "RateLimit-Reset" in headers:
         reset = int(headers["RateLimit-Reset"]) - int(time.time())
         headers["RateLimit-Reset"] = str(max(reset, 0))
         if response.status_code != 429:
-            del headers["Retry-After"]
+            own: str | None = g.get("own_retry_after")
+            if own is None:
+                del headers["Retry-After"]
+            else:
+                headers["Retry-After"] = own
     return response
 
 
@@ -291,6 +302,8 @@ def init_app(app: Flask) -> None:
             header_name_mapping=_ratelimit_headers(),
         )
         limiter.request_filter(_is_open_path)
+        # Registered after the limiter, so that it runs before the limiter adds its headers.
+        app.after_request(_note_own_retry_after)
     if app.config["CORS_ORIGINS"]:
         from flask_cors import CORS
 
@@ -306,8 +319,16 @@ def init_app(app: Flask) -> None:
                 "If-Match",
                 "If-None-Match",
                 "X-Request-ID",
+                "Idempotency-Key",
             ],
-            expose_headers=["ETag", "Location", "Link", "X-Request-ID", "Retry-After"],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Link",
+                "X-Request-ID",
+                "Retry-After",
+                "Idempotent-Replayed",
+            ],
             methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         )
 

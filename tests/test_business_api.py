@@ -135,6 +135,24 @@ def test_open_breaker_is_503_with_retry_after(client: FlaskClient, httpserver: H
     assert len(httpserver.log) == calls
 
 
+def test_with_rate_limits_on_a_503_keeps_its_own_retry_after(
+    app_settings: dict[str, Any], httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/companies").respond_with_json(error_body(), status=500)
+    app = create_app({**app_settings, "RATE_LIMIT": "100/minute"})
+    try:
+        client = app.test_client()
+        for _ in range(2):
+            assert client.get(f"/businesses/{ID}").status_code == 502
+        response = client.get(f"/businesses/{ID}")
+    finally:
+        app.extensions["business_client"].close()
+        app.extensions["customer_store"].close()
+    assert response.status_code == 503
+    assert response.headers["RateLimit-Limit"] == "100"
+    assert response.headers["Retry-After"] == "30"
+
+
 def test_a_hanging_register_is_504_within_the_deadline(
     client: FlaskClient, httpserver: HTTPServer
 ) -> None:

@@ -1,4 +1,5 @@
-"""Crash safety of the file store: `kill -9` the real server mid-load, lose nothing acknowledged."""
+"""Crash safety of the file store: `kill -9` the real server mid-load, lose nothing acknowledged,
+leave no customer without its idempotency record."""
 
 from __future__ import annotations
 
@@ -82,6 +83,101 @@ def test_kill_9_loses_no_acknowledged_create(tmp_path: Path) -> None:
                 assert stored.json() == created
         assert restarted.stop() == 0
     assert len(acknowledged) > 20  # the load really ran
+
+
+def keyed_load(url: str, sent: dict[str, dict[str, str]], stop: threading.Event, tag: str) -> None:
+    """Create customers, each with an Idempotency-Key, until the server dies."""
+    serial = 0
+    with requests.Session() as session:
+        while not stop.is_set():
+            serial += 1
+            key = f"{tag}-{serial}"
+            sent[key] = {"name": f"Keyed {key}", "email": f"{key}@example.com"}
+            try:
+                session.post(
+                    f"{url}/customers",
+                    json=sent[key],
+                    headers={"Idempotency-Key": key},
+                    timeout=5,
+                )
+            except requests.RequestException:
+                return
+
+
+def stored_state(database: Path) -> tuple[set[str], dict[str, tuple[int | None, str | None]]]:
+    """The customer ids, and (status, customer id) of each idempotency key, from the file."""
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        customers = {row[0] for row in connection.execute("SELECT id FROM customers")}
+        records = {
+            key: (status, customer_id)
+            for key, status, customer_id in connection.execute(
+                "SELECT key, status, customer_id FROM idempotency_keys"
+            )
+        }
+    connection.close()
+    return customers, records
+
+
+@pytest.mark.slow
+def test_kill_9_mid_burst_of_keyed_creates_leaves_every_key_whole(tmp_path: Path) -> None:
+    database = tmp_path / "customers.db"
+    rng = random.Random(20261126)
+    sent_in_all = 0
+    for round_number in range(4):
+        sent: dict[str, dict[str, str]] = {}
+        # GIVEN a server under a burst of creates, each with its own key
+        server = ServerProcess(file_store(database))
+        stop = threading.Event()
+        loaders = [
+            threading.Thread(
+                target=keyed_load, args=(server.url, sent, stop, f"r{round_number}t{i}")
+            )
+            for i in range(4)
+        ]
+        for thread in loaders:
+            thread.start()
+        # WHEN it is killed with SIGKILL at a random moment
+        time.sleep(rng.uniform(0.2, 1.2))
+        server.kill_hard()
+        stop.set()
+        for thread in loaders:
+            thread.join(timeout=10)
+
+        # THEN no customer is without the answer that names it, and no 201 answer
+        # names a customer that is not there
+        customers, records = stored_state(database)
+        named = [customer_id for status, customer_id in records.values() if status == 201]
+        assert sorted(named) == sorted(customers)
+        # AND a retry of every key sent gets its customer, or a 409 while the dead
+        # request's hold lasts, or makes the customer now: never a second one
+        restarted = ServerProcess(file_store(database))
+        with requests.Session() as session:
+            for key, body in sent.items():
+                status, customer_id = records.get(key, (None, None))
+                retry = session.post(
+                    f"{restarted.url}/customers",
+                    json=body,
+                    headers={"Idempotency-Key": key},
+                    timeout=5,
+                )
+                if key not in records:
+                    assert retry.status_code == 201, key
+                    assert "Idempotent-Replayed" not in retry.headers
+                elif status is None:
+                    assert retry.status_code == 409, key
+                    assert retry.headers["Retry-After"] == "1"
+                else:
+                    assert retry.status_code == 201, key
+                    assert retry.headers["Idempotent-Replayed"] == "true"
+                    assert retry.json()["id"] == customer_id
+                    stored = session.get(f"{restarted.url}{retry.headers['Location']}", timeout=5)
+                    assert stored.json() == retry.json()
+        assert restarted.stop() == 0
+        customers, records = stored_state(database)
+        assert len(customers) == sum(status == 201 for status, _ in records.values())
+        sent_in_all += len(sent)
+    assert sent_in_all > 20  # the load really ran
 
 
 def test_sigterm_stops_cleanly_with_exit_code_zero(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def test_every_route_is_documented_with_its_methods(app: Flask, document: dict[s
 
 def test_every_operation_documents_its_problems(document: dict[str, Any]) -> None:
     expected = {
-        ("/customers", "post"): {"201", "400", "409", "413", "415"},
+        ("/customers", "post"): {"201", "400", "409", "413", "415", "422"},
         ("/customers", "get"): {"200", "400"},
         ("/customers/{customerId}", "get"): {"200", "304", "404"},
         ("/customers/{customerId}", "patch"): {"200", "400", "404", "409", "412", "415"},
@@ -146,6 +146,34 @@ def test_answers_match_the_documented_schemas(
     conformance.check(one, "delete", client.delete(url))
     conformance.check("/health", "get", client.get("/health"))
     conformance.check("/businesses/{businessId}", "get", client.get("/businesses/123"))
+
+
+def test_create_declares_idempotency_key_and_its_answers(
+    client: FlaskClient, document: dict[str, Any]
+) -> None:
+    create = document["paths"]["/customers"]["post"]
+    (parameter,) = create["parameters"]
+    assert (parameter["name"], parameter["in"], parameter["required"]) == (
+        "Idempotency-Key",
+        "header",
+        False,
+    )
+    assert parameter["schema"]["maxLength"] == 255
+    responses = create["responses"]
+    assert "Retry-After" in responses["409"]["headers"]
+    for status in ("201", "400", "409", "422"):
+        assert "Idempotent-Replayed" in responses[status]["headers"], status
+    # and the answers are as documented
+    conformance = Conformance(document)
+    keyed = {"Idempotency-Key": "doc-key"}
+    body = {"name": "A", "email": "a@example.com"}
+    conformance.check("/customers", "post", client.post("/customers", json=body, headers=keyed))
+    replay = client.post("/customers", json=body, headers=keyed)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    conformance.check("/customers", "post", replay)
+    conformance.check("/customers", "post", client.post("/customers", json={}, headers=keyed))
+    bad_key = client.post("/customers", json=body, headers={"Idempotency-Key": ""})
+    conformance.check("/customers", "post", bad_key)
 
 
 class _Assets(HTMLParser):

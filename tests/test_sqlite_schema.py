@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import db
+from db import IdempotencyRecord
 
 # The layout of schema version 1, as files made by earlier releases hold it.
 SCHEMA_V1 = """
@@ -20,6 +21,19 @@ CREATE UNIQUE INDEX customers_email_key ON customers (email_key);
 CREATE INDEX customers_listing ON customers (created_at, id);
 CREATE INDEX customers_business ON customers (business_id, created_at, id);
 PRAGMA user_version = 1;
+"""
+
+# Version 2: the same in a table without rowids, and no idempotency records yet.
+SCHEMA_V2 = """
+CREATE TABLE customers (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, email_key TEXT NOT NULL,
+    phone TEXT, business_id TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX customers_email_key ON customers (email_key);
+CREATE INDEX customers_listing ON customers (created_at, id);
+CREATE INDEX customers_business ON customers (business_id, created_at, id);
+PRAGMA user_version = 2;
 """
 
 
@@ -84,6 +98,7 @@ def test_a_version_1_file_is_migrated_with_every_row_and_rule_kept(tmp_path: Pat
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
     assert "customers_v1" not in tables
     assert {"customers_email_key", "customers_listing", "customers_business"} <= tables
+    assert {"idempotency_keys", "idempotency_keys_expiry"} <= tables
 
 
 def test_a_file_from_a_newer_release_is_refused_untouched(tmp_path: Path) -> None:
@@ -93,3 +108,43 @@ def test_a_file_from_a_newer_release_is_refused_untouched(tmp_path: Path) -> Non
     with pytest.raises(RuntimeError, match="schema version"):
         db.SqliteStore(str(path))
     assert user_version(path) == db.SCHEMA_VERSION + 1
+
+
+def test_a_version_2_file_gains_the_idempotency_table_with_every_row_kept(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA_V2)
+        conn.execute(
+            "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ("id-1", "Kept", "Kept@x.io", "kept@x.io", None, None, "t", "t", 3),
+        )
+    conn.close()
+
+    store = db.SqliteStore(str(path))
+    try:
+        assert store.get("id-1").version == 3
+        with pytest.raises(db.EmailTaken):
+            store.create(name="Again", email="KEPT@x.io", phone=None, business_id=None)
+        claim = IdempotencyRecord("-", "key", "fingerprint", "token", 100)
+        assert store.claim_idempotency_key(claim, now=1) is None
+        assert store.claim_idempotency_key(claim, now=2) == claim
+    finally:
+        store.close()
+    assert user_version(path) == db.SCHEMA_VERSION == 3
+
+
+def test_expired_idempotency_records_are_purged_as_keys_are_claimed(tmp_path: Path) -> None:
+    path = tmp_path / "purge.db"
+    store = db.SqliteStore(str(path))
+    try:
+        for n in range(5):  # held until 100 .. 104
+            store.claim_idempotency_key(IdempotencyRecord("-", f"k{n}", "f", "t", 100 + n), now=0)
+        store.claim_idempotency_key(IdempotencyRecord("-", "later", "f", "t", 1000), now=103)
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:
+        keys = {key for (key,) in conn.execute("SELECT key FROM idempotency_keys")}
+    conn.close()
+    assert keys == {"k4", "later"}

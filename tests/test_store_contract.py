@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 import orjson
 import pytest
 
-from db import CustomerNotFound, CustomerStore, EmailTaken, VersionMismatch
+from db import (
+    ClaimLost,
+    CustomerNotFound,
+    CustomerRecord,
+    CustomerStore,
+    EmailTaken,
+    IdempotencyRecord,
+    VersionMismatch,
+)
 
 
 def test_create_then_get_round_trips(store: CustomerStore) -> None:
@@ -208,3 +219,120 @@ def test_list_json_is_list_page_as_the_api_shows_it(store: CustomerStore) -> Non
         assert as_json.has_more == page.has_more
         last = page.items[-1] if page.items else None
         assert as_json.last == ((last.created_at, last.id) if last else None)
+
+
+# --- idempotency keys -------------------------------------------------------------------
+
+NOW = 1_900_000_000
+
+
+def held(holder: str = "first", *, key: str = "key-1", until: int = NOW + 30) -> IdempotencyRecord:
+    """A claim of `key` by the request `holder` (its token), held until `until`."""
+    return IdempotencyRecord("scope-a", key, "fingerprint-1", holder, until)
+
+
+def answered(claim: IdempotencyRecord, status: int = 201) -> IdempotencyRecord:
+    return replace(
+        claim,
+        status=status,
+        headers=(("Content-Type", "application/json"), ("ETag", '"1"')),
+        body=b'{"answer": "\xc3\xa4"}',
+        expires_at=NOW + 86400,
+    )
+
+
+def test_a_held_key_is_answered_once_and_then_kept(store: CustomerStore) -> None:
+    first = held()
+    assert store.claim_idempotency_key(first, now=NOW) is None
+    assert store.claim_idempotency_key(held("second"), now=NOW + 1) == first
+    with pytest.raises(ClaimLost) as lost:
+        store.complete_idempotency_key(answered(held("second"), 400))
+    assert lost.value.current == first
+    store.complete_idempotency_key(answered(first, 400))
+    assert store.claim_idempotency_key(held("third"), now=NOW + 2) == answered(first, 400)
+    with pytest.raises(ClaimLost):  # an answer is never overwritten, not even by its holder
+        store.complete_idempotency_key(answered(first, 409))
+
+
+def test_keys_are_told_apart_by_scope_and_key(store: CustomerStore) -> None:
+    assert store.claim_idempotency_key(held(), now=NOW) is None
+    assert store.claim_idempotency_key(held(key="key-2"), now=NOW) is None
+    assert store.claim_idempotency_key(replace(held(), scope="scope-b"), now=NOW) is None
+    # a key may hold the separator of the DynamoDB key; the scope never does
+    assert store.claim_idempotency_key(held(key="#key-1"), now=NOW) is None
+
+
+def test_a_released_key_is_free_and_only_its_holder_releases_it(store: CustomerStore) -> None:
+    first = held()
+    store.claim_idempotency_key(first, now=NOW)
+    store.release_idempotency_key(held("someone-else"))
+    assert store.claim_idempotency_key(held("second"), now=NOW) == first
+    store.release_idempotency_key(first)
+    assert store.claim_idempotency_key(held("second"), now=NOW) is None
+    store.complete_idempotency_key(answered(held("second")))
+    store.release_idempotency_key(held("second"))  # answered: kept
+    kept = store.claim_idempotency_key(held("third"), now=NOW)
+    assert kept is not None and kept.status == 201
+
+
+def test_an_expired_record_counts_as_none(store: CustomerStore) -> None:
+    store.claim_idempotency_key(held(until=NOW + 30), now=NOW)
+    assert store.claim_idempotency_key(held("second"), now=NOW + 29) is not None
+    assert store.claim_idempotency_key(held("late", until=NOW + 60), now=NOW + 30) is None
+    store.complete_idempotency_key(replace(answered(held("late")), expires_at=NOW + 100))
+    assert store.claim_idempotency_key(held("next"), now=NOW + 99) is not None
+    assert store.claim_idempotency_key(held("next", until=NOW + 200), now=NOW + 100) is None
+
+
+def answer_of(claim: IdempotencyRecord) -> Callable[[CustomerRecord], IdempotencyRecord]:
+    def build(customer: CustomerRecord) -> IdempotencyRecord:
+        return replace(answered(claim), customer_id=customer.id)
+
+    return build
+
+
+def test_create_writes_the_customer_and_the_answer_together(store: CustomerStore) -> None:
+    claim = held()
+    store.claim_idempotency_key(claim, now=NOW)
+    created = store.create(
+        name="A", email="a@x.io", phone=None, business_id=None, idempotency=answer_of(claim)
+    )
+    record = store.claim_idempotency_key(held("retry"), now=NOW + 1)
+    assert record == replace(answered(claim), customer_id=created.id)
+    assert store.get(created.id) == created
+
+
+def test_a_create_whose_key_was_taken_over_writes_nothing(store: CustomerStore) -> None:
+    # GIVEN a request held the key too long and another took it over and created
+    slow = held(until=NOW + 30)
+    store.claim_idempotency_key(slow, now=NOW)
+    fast = held("fast", until=NOW + 90)
+    assert store.claim_idempotency_key(fast, now=NOW + 30) is None
+    made = store.create(
+        name="F", email="same@x.io", phone=None, business_id=None, idempotency=answer_of(fast)
+    )
+    # WHEN the slow one creates the same customer, THEN it learns of the other's answer
+    # (not of a taken email), and nothing of its own is written
+    with pytest.raises(ClaimLost) as lost:
+        store.create(
+            name="S", email="same@x.io", phone=None, business_id=None, idempotency=answer_of(slow)
+        )
+    assert lost.value.current is not None and lost.value.current.customer_id == made.id
+    with pytest.raises(ClaimLost):
+        store.create(
+            name="S", email="other@x.io", phone=None, business_id=None, idempotency=answer_of(slow)
+        )
+    assert [c.id for c in store.list_page(limit=10).items] == [made.id]
+
+
+def test_a_create_refused_for_its_email_leaves_the_key_held(store: CustomerStore) -> None:
+    store.create(name="A", email="a@x.io", phone=None, business_id=None)
+    claim = held()
+    store.claim_idempotency_key(claim, now=NOW)
+    with pytest.raises(EmailTaken):
+        store.create(
+            name="B", email="A@x.io", phone=None, business_id=None, idempotency=answer_of(claim)
+        )
+    assert store.claim_idempotency_key(held("retry"), now=NOW + 1) == claim
+    assert len(store.list_page(limit=10).items) == 1
+    store.complete_idempotency_key(answered(claim, 409))  # the 409 is then recorded

@@ -1,0 +1,217 @@
+"""`Idempotency-Key` on creates: a retried request gets the first one's answer, not a twin.
+
+A request with a key first holds the key in the store (a record in flight), then runs.
+Its answer is recorded under the key for a day: a 201 in the same transaction as the
+customer it created, a 400, 409 or 422 on its own. A 5xx, or any other answer, lets go
+of the key, so a retry runs again. A later request with the key then gets
+
+  the recorded answer with `Idempotent-Replayed: true`, when its body is the same
+    (compared as parsed JSON: whitespace and member order do not matter);
+  a 422 problem, when its body differs;
+  a 409 problem with `Retry-After: 1`, while the first one still runs.
+
+Keys belong to a client: a record's scope is the API key's fingerprint (never the key),
+or one shared scope when the service runs without keys. A hold ends by itself after
+HOLD_SECONDS, so a request lost in a crash blocks its key only that long; a request
+that outlives its hold cannot answer over the one that took the key over (the store
+checks the holder's token), so a key never makes two customers.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from flask import Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from db import ClaimLost, IdempotencyRecord
+from logs import record_idempotency
+from problems import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    Problem,
+    ValidationFailed,
+    field_errors,
+)
+
+if TYPE_CHECKING:
+    from db import AnswerOf, CustomerRecord, CustomerStore
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEEP_SECONDS = 24 * 60 * 60
+# Longer than any create runs (Lambda stops one at 15 s), short enough that a key whose
+# request died in a crash is free again soon.
+HOLD_SECONDS = 30
+# The answers a retry should see again; a 5xx, or a 413/415 about the transport, is not.
+RECORDED_STATUSES = frozenset({201, 400, 409, 422})
+RECORDED_HEADERS = ("Content-Type", "Location", "ETag")
+SHARED_SCOPE = "-"  # without API keys: one client
+_VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")  # printable ASCII, no control characters
+
+
+def parse_key(value: str) -> str:
+    """The header's value as a key; raises the 400 problem naming the header."""
+    if not _VALID_KEY.fullmatch(value):
+        raise ValidationFailed(
+            f"The {HEADER} header is not valid.",
+            errors=field_errors([(HEADER, "must be 1 to 255 printable ASCII characters")]),
+        )
+    return value
+
+
+def request_fingerprint(mimetype: str, query: bytes, body: bytes) -> str:
+    """What tells one request from another under the same key: a SHA-256 hex digest.
+
+    A JSON body counts as its parsed value, members in name order, so a retry that
+    serialises the same object differently is the same request. Any other body counts
+    byte for byte.
+    """
+    digest = hashlib.sha256()
+    for part in (mimetype.encode(), query, _canonical_body(body)):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _sorted_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # An object becomes {"{}": [[name, value], ...]} in name order, duplicates kept in
+    # their order: a body with a member twice (a 400) is not the body with it once, and
+    # no array can stand for an object.
+    return {"{}": sorted(pairs, key=lambda pair: pair[0])}
+
+
+def _canonical_body(body: bytes) -> bytes:
+    try:
+        parsed = json.loads(body.decode("utf-8"), object_pairs_hook=_sorted_members)
+        return b"json:" + json.dumps(parsed, ensure_ascii=False, separators=(",", ":")).encode()
+    except (UnicodeError, ValueError, RecursionError):
+        return b"bytes:" + body
+
+
+def _scope() -> str:
+    """The client the key belongs to: its API key's fingerprint, or the one shared scope."""
+    client_key: str | None = g.get("client_key")
+    return client_key or SHARED_SCOPE
+
+
+def _store() -> CustomerStore:
+    store: CustomerStore = current_app.extensions["customer_store"]
+    return store
+
+
+class _Hold:
+    """The key this request holds, and whether the store wrote the answer with a customer."""
+
+    def __init__(self, claim: IdempotencyRecord) -> None:
+        self.claim = claim
+        self.answered_in_create = False
+
+    def answered(self, response: Response) -> IdempotencyRecord:
+        """The claim completed with `response`, kept KEEP_SECONDS from now."""
+        return replace(
+            self.claim,
+            expires_at=int(time.time()) + KEEP_SECONDS,
+            status=response.status_code,
+            headers=tuple(
+                (name, response.headers[name])
+                for name in RECORDED_HEADERS
+                if name in response.headers
+            ),
+            body=response.get_data(),
+        )
+
+
+def recorded(build: Callable[[CustomerRecord], Response]) -> AnswerOf | None:
+    """For `store.create`: the answer `build` makes of the new customer, to record with it.
+
+    None when the request has no key.
+    """
+    hold: _Hold | None = g.get("idempotency_hold")
+    if hold is None:
+        return None
+
+    def answer_of(customer: CustomerRecord) -> IdempotencyRecord:
+        hold.answered_in_create = True
+        return replace(hold.answered(build(customer)), customer_id=customer.id)
+
+    return answer_of
+
+
+def _answer_from(holder: IdempotencyRecord | None, fingerprint: str) -> Response:
+    """The answer for a request whose key another request holds or has answered."""
+    if holder is not None and holder.fingerprint != fingerprint:
+        record_idempotency("mismatch")
+        raise IdempotencyKeyReused(
+            f"This {HEADER} was used for another request; use a new key for this one."
+        )
+    if holder is None or holder.in_flight:
+        record_idempotency("conflict")
+        raise IdempotencyKeyInUse(
+            f"A request with this {HEADER} is still running; retry after Retry-After seconds.",
+            headers={"Retry-After": "1"},
+        )
+    record_idempotency("replayed")
+    response = Response(holder.body, status=holder.status)
+    for name, value in holder.headers:
+        response.headers[name] = value
+    response.headers[REPLAYED_HEADER] = "true"
+    return response
+
+
+def idempotent(view: Callable[[], Response]) -> Callable[[], Response]:
+    """`view` honouring `Idempotency-Key`; without the header it runs as it is."""
+
+    @functools.wraps(view)
+    def with_key() -> Response:
+        given = request.headers.get(HEADER)
+        if given is None:
+            return view()
+        key = parse_key(given)
+        fingerprint = request_fingerprint(
+            request.mimetype, request.query_string, request.get_data(cache=True)
+        )
+        now = int(time.time())
+        claim = IdempotencyRecord(
+            scope=_scope(),
+            key=key,
+            fingerprint=fingerprint,
+            token=os.urandom(16).hex(),
+            expires_at=now + HOLD_SECONDS,
+        )
+        store = _store()
+        holder = store.claim_idempotency_key(claim, now=now)
+        if holder is not None:
+            return _answer_from(holder, fingerprint)
+        record_idempotency("new")
+        hold = g.idempotency_hold = _Hold(claim)
+        try:
+            try:
+                response = view()
+            except (Problem, HTTPException) as error:
+                status = error.status if isinstance(error, Problem) else error.code
+                if status not in RECORDED_STATUSES:
+                    raise
+                # Rendered here by the app's own handlers, so that it can be recorded.
+                response = current_app.make_response(current_app.handle_user_exception(error))
+            if response.status_code not in RECORDED_STATUSES:
+                store.release_idempotency_key(claim)
+            elif not (hold.answered_in_create and response.status_code == 201):
+                store.complete_idempotency_key(hold.answered(response))
+        except ClaimLost as lost:
+            # Held past HOLD_SECONDS and taken over: answer as a retry would be answered.
+            return _answer_from(lost.current, fingerprint)
+        except BaseException:
+            store.release_idempotency_key(claim)
+            raise
+        return response
+
+    return with_key
