@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 
 import customers
 import db
@@ -85,10 +85,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         max_concurrent=app.config["BUSINESS_MAX_CONCURRENT"],
     )
 
-    # Routes: the customers resource, business lookups, health, the API's own docs.
+    # Routes: the customers resource, business lookups, health, the API's own docs, and the
+    # base URL, which points at the rest.
     customers.init_app(app)
     app.register_blueprint(openapi.bp)
     app.add_url_rule("/health", view_func=health)
+    app.add_url_rule("/", view_func=index)
 
     # Around all of it: security headers outermost, then request id and access line.
     app.middleware = security.SecurityHeadersMiddleware(
@@ -97,6 +99,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
     )
     return app
+
+
+def index() -> Response:
+    """Where to go from the base URL: the customers, the API's description and its docs."""
+    # Under a base path (a proxy's prefix, API Gateway's stage) the links keep it.
+    base = request.script_root
+    return json_response(
+        {
+            "name": "customer-api",
+            "links": {
+                "customers": {"href": f"{base}/customers"},
+                "openapi": {"href": f"{base}/openapi.json"},
+                "docs": {"href": f"{base}/docs"},
+            },
+        }
+    )
 
 
 def health() -> Response:
