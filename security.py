@@ -268,7 +268,14 @@ def init_app(app: Flask) -> None:
                 "If-None-Match",
                 "X-Request-ID",
             ],
-            expose_headers=["ETag", "Location", "Link", "X-Request-ID", "Retry-After"],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Link",
+                "Next-Cursor",
+                "X-Request-ID",
+                "Retry-After",
+            ],
             methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         )
 
