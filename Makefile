@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run dev test lint typecheck pytest fuzz bench profile e2e lock clean build-ApiFunction
+.PHONY: help run dev moto test lint typecheck pytest fuzz bench profile e2e lock clean build-ApiFunction
 
 help:
 	@echo "make run    serve the API on http://localhost:3000 (in-memory store unless SQLITE_PATH is set)"
@@ -15,6 +15,7 @@ help:
 	@echo "make profile  where a request's time goes (cProfile; python -m bench.profile --py-spy)"
 	@echo "make e2e    end-to-end checks: newman collection and the docs page in a browser"
 	@echo "make dev    flask's development server with the reloader"
+	@echo "make moto   a local DynamoDB endpoint (moto) on 127.0.0.1:$(MOTO_PORT)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,12 @@ run: $(VENV)/.run-installed
 dev: $(VENV)/.run-installed
 	$(BIN)/flask run --debug
 
+# moto's server (DynamoDB, SSM) on loopback, for running the service against a local
+# endpoint; moto is a development tool, so this installs requirements-dev.txt first.
+MOTO_PORT ?= 5000
+moto: $(VENV)/.dev-installed
+	$(BIN)/moto_server -H 127.0.0.1 -p $(MOTO_PORT)
+
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,7 +51,7 @@ typecheck: $(VENV)/.dev-installed
 # The HTTP-level suites again with the DynamoDB store (moto's server, started by the fixtures).
 HTTP_SUITES := tests/test_customers_api.py tests/test_paging.py tests/test_concurrency.py \
 	tests/test_openapi.py tests/test_races.py tests/test_hostile_input.py \
-	tests/test_business_api.py tests/test_security.py
+	tests/test_business_api.py tests/test_security.py tests/test_generated_client.py
 
 pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q
