@@ -13,7 +13,8 @@ help:
 	@echo "make fuzz   a long schemathesis run against the OpenAPI document"
 	@echo "make bench  throughput, latency and memory against a bare-Flask yardstick"
 	@echo "make profile  where a request's time goes (cProfile; python -m bench.profile --py-spy)"
-	@echo "make e2e    end-to-end checks: newman collection and the docs page in a browser"
+	@echo "make e2e    end-to-end checks: newman with and without keys, the OpenAPI linters,"
+	@echo "            the docs page in a browser, the README's commands"
 	@echo "make dev    flask's development server with the reloader"
 	@echo "make moto   a local DynamoDB endpoint (moto) on 127.0.0.1:$(MOTO_PORT)"
 
@@ -80,9 +81,10 @@ build-ApiFunction:
 	rm "$(ARTIFACTS_DIR)/.requirements.txt"
 	cp -R $(SERVICE_MODULES) "$(ARTIFACTS_DIR)/"
 
-# Debian's Chromium for the docs check (installed when missing), newman and playwright-core
-# from package-lock.json (npm ci when node_modules is missing or older than the lock).
-e2e: $(VENV)/.run-installed node_modules/.installed
+# Debian's Chromium for the docs check (installed when missing); newman, playwright-core,
+# Spectral and Redocly from package-lock.json (npm ci when node_modules is missing or older
+# than the lock); the development tools for the README walk's `make moto`.
+e2e: $(VENV)/.dev-installed node_modules/.installed
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update && \
