@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run dev test lint typecheck pytest fuzz bench profile e2e lock clean build-ApiFunction
+.PHONY: help run dev moto test lint typecheck pytest fuzz bench profile e2e lock clean build-ApiFunction
 
 help:
 	@echo "make run    serve the API on http://localhost:3000 (in-memory store unless SQLITE_PATH is set)"
@@ -13,8 +13,10 @@ help:
 	@echo "make fuzz   a long schemathesis run against the OpenAPI document"
 	@echo "make bench  throughput, latency and memory against a bare-Flask yardstick"
 	@echo "make profile  where a request's time goes (cProfile; python -m bench.profile --py-spy)"
-	@echo "make e2e    end-to-end checks: newman collection and the docs page in a browser"
+	@echo "make e2e    end-to-end checks: newman with and without keys, the OpenAPI linters,"
+	@echo "            the docs page in a browser, the README's commands"
 	@echo "make dev    flask's development server with the reloader"
+	@echo "make moto   a local DynamoDB endpoint (moto) on 127.0.0.1:$(MOTO_PORT)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +35,12 @@ run: $(VENV)/.run-installed
 dev: $(VENV)/.run-installed
 	$(BIN)/flask run --debug
 
+# moto's server (DynamoDB, SSM) on loopback, for running the service against a local
+# endpoint; moto is a development tool, so this installs requirements-dev.txt first.
+MOTO_PORT ?= 5000
+moto: $(VENV)/.dev-installed
+	$(BIN)/moto_server -H 127.0.0.1 -p $(MOTO_PORT)
+
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -46,7 +54,8 @@ HTTP_SUITES := tests/test_customers_api.py tests/test_paging.py tests/test_concu
 	tests/test_openapi.py tests/test_races.py tests/test_hostile_input.py \
 	tests/test_business_api.py tests/test_security.py \
 	tests/test_input_rules.py tests/test_problem_types.py \
-	tests/test_conditional.py tests/test_idempotency.py
+	tests/test_conditional.py tests/test_idempotency.py \
+	tests/test_generated_client.py
 
 pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q
@@ -75,9 +84,10 @@ build-ApiFunction:
 	rm "$(ARTIFACTS_DIR)/.requirements.txt"
 	cp -R $(SERVICE_MODULES) "$(ARTIFACTS_DIR)/"
 
-# Debian's Chromium for the docs check (installed when missing), newman and playwright-core
-# from package-lock.json (npm ci when node_modules is missing or older than the lock).
-e2e: $(VENV)/.run-installed node_modules/.installed
+# Debian's Chromium for the docs check (installed when missing); newman, playwright-core,
+# Spectral and Redocly from package-lock.json (npm ci when node_modules is missing or older
+# than the lock); the development tools for the README walk's `make moto`.
+e2e: $(VENV)/.dev-installed node_modules/.installed
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update && \

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import requests
 import structlog
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from business_normalize import normalize_company
 
@@ -148,7 +148,7 @@ class Business(BaseModel):
     website: str | None
     addresses: list[Address]
     source: str
-    fetchedAt: str
+    fetchedAt: str = Field(json_schema_extra={"format": "date-time"})
 
 
 class _Breaker:

@@ -1,21 +1,28 @@
 """The OpenAPI 3.1 document, built from the same pydantic models that check requests,
 and the Swagger UI page that shows it with assets served from this service.
+
+The document is a contract that tools read: generated clients, Spectral and Redocly
+(`make e2e` lints it), Swagger UI and schemathesis. So it is the same whether keys are
+configured or not (a client generated from a development instance must still be able
+to send one), every operation carries an id, a tag, a description, its security and
+every response it can give, and every problem type the service sends is listed.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
-from flask import Blueprint, Response, current_app, send_from_directory
+from flask import Blueprint, Response, current_app, request, send_from_directory
 from pydantic.json_schema import models_json_schema
 
 from business_client import Business
 from customers.routes import DEFAULT_LIMIT, MAX_LIMIT
 from customers.schemas import Customer, CustomerCreate, CustomerPatch, CustomerReplace
-from problems import NotFound
+from problems import PROBLEM_JSON, TYPE_PREFIX, NotFound
 
 bp = Blueprint("docs", __name__)
 SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).parent / "dist"
@@ -25,35 +32,215 @@ SWAGGER_UI_ASSETS = frozenset(
 )
 REF = "#/components/schemas/{model}"
 API_VERSION = "1.0.0"
+MERGE_PATCH = "application/merge-patch+json"
+
+# Every problem type the service sends: slug -> (status, when). The slugs are problems.py's.
+PROBLEM_TYPES: dict[str, tuple[int, str]] = {
+    "validation-error": (400, "The body, query or path holds invalid values; `errors` names each."),
+    "bad-request": (400, "The request could not be read (malformed HTTP or framing)."),
+    "unauthorized": (401, "No valid API key was sent."),
+    "not-found": (404, "No such resource, or no route at this path."),
+    "method-not-allowed": (405, "The path does not take this method; `Allow` lists those it does."),
+    "request-timeout": (408, "The body did not arrive in time."),
+    "email-taken": (409, "Another customer already uses this email."),
+    "idempotency-key-in-use": (409, "A request with this `Idempotency-Key` is still running."),
+    "idempotency-key-reused": (422, "This `Idempotency-Key` was used for another request."),
+    "precondition-failed": (412, "`If-Match` names no current version of the customer."),
+    "body-too-large": (413, "The body is larger than 64 KiB."),
+    "unsupported-media-type": (415, "The body is not of a media type the operation takes."),
+    "rate-limited": (429, "Too many requests; `Retry-After` says when to try again."),
+    "internal-error": (500, "The server failed; quote `requestId`."),
+    "upstream-error": (
+        502,
+        "The business register was unreachable, or answered with an error or an unusable body.",
+    ),
+    "upstream-unavailable": (
+        503,
+        "The register is unavailable, the breaker is open, or too many lookups wait on it.",
+    ),
+    "service-unavailable": (503, "The store does not answer."),
+    "upstream-timeout": (504, "The business register did not answer in time."),
+}
+
+TAGS = [
+    {"name": "customers", "description": "Customer records: create, list, get, change, delete."},
+    {
+        "name": "businesses",
+        "description": "Company details from the Finnish business register (PRH's YTJ).",
+    },
+    {"name": "service", "description": "The index, health, this document and its docs page."},
+]
+SECURITY_SCHEMES = {
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key in the X-API-Key header.",
+    },
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key as `Authorization: Bearer <key>`.",
+    },
+}
+# Either scheme will do. An instance started without API_KEYS checks no key at all.
+KEY_REQUIRED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+def _ref(name: str, kind: str = "schemas") -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
 
 
 def _json(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
     return {media: {"schema": schema}}
 
 
-def _problem(description: str) -> dict[str, Any]:
+def _header(description: str, **schema: Any) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string", **schema}}
+
+
+HEADER_REQUEST_ID = _header(
+    "The request's id: the client's when it is 1 to 128 of `[A-Za-z0-9._:-]`, else a new one."
+)
+HEADER_ETAG = _header('The customer\'s current version, a strong tag such as `"3"`.')
+HEADER_RETRY_AFTER = _header("Seconds to wait before trying again.", pattern="^[0-9]+$")
+HEADER_LINK = _header(
+    'RFC 8288 link to the next page, `</customers?...&cursor=...>; rel="next"`; absent on'
+    " the last page."
+)
+HEADER_NEXT_CURSOR = _header(
+    "The `cursor` of the next page (the same as in `Link`); absent on the last page."
+)
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": _header("Requests allowed per window."),
+    "RateLimit-Remaining": _header("Requests left in this window."),
+    "RateLimit-Reset": _header("Seconds until the window resets."),
+}
+
+
+def _problem(description: str, *slugs: str, **headers: Any) -> dict[str, Any]:
+    """A problem response; `slugs` are the problem types it can carry, shown as examples."""
+    types = ", ".join(f"`{TYPE_PREFIX}{slug}`" for slug in slugs)
     return {
-        "description": description,
-        "content": _json(_ref("Problem"), "application/problem+json"),
+        "description": f"{description} Problem type: {types}." if slugs else description,
+        "headers": headers,
+        "content": {
+            PROBLEM_JSON: {
+                "schema": _ref("Problem"),
+                "examples": {slug: _ref(slug, "examples") for slug in slugs},
+            }
+        },
     }
 
 
-HEADER_REQUEST_ID = {
-    "description": "The request's id: the client's when sane, else a new one.",
+def _responses(ok: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+    """`ok` and `errors`, each with the X-Request-ID every response carries."""
+    responses: dict[str, Any] = {**ok, **errors}
+    for response in responses.values():
+        response["headers"] = {**response.get("headers", {}), "X-Request-ID": HEADER_REQUEST_ID}
+    return responses
+
+
+def _data_errors(*, body: bool, query: bool) -> dict[str, Any]:
+    """What every data operation can answer besides its own errors.
+
+    A body is read under a deadline and a size limit; the key check runs before
+    anything else; rate limits (RATE_LIMIT) count each key.
+    """
+    errors: dict[str, Any] = {}
+    if body or query:
+        what = "The body or query is not valid" if body else "The query is not valid"
+        errors["400"] = _problem(
+            f"{what}; `errors` names each field.", "validation-error", "bad-request"
+        )
+    errors["401"] = _problem(
+        "No valid API key (when the service has keys).",
+        "unauthorized",
+        **{"WWW-Authenticate": _header('`Bearer realm="customer-api"`, with an error if any.')},
+    )
+    if body:
+        errors["408"] = _problem("The body did not arrive in time.", "request-timeout")
+        errors["413"] = _problem("The body is larger than 64 KiB.", "body-too-large")
+        errors["415"] = _problem(
+            "The body is not JSON in UTF-8 of the media type given.", "unsupported-media-type"
+        )
+    errors["429"] = _problem(
+        "Too many requests (when RATE_LIMIT is set, or after too many requests without a"
+        " valid key).",
+        "rate-limited",
+        **{"Retry-After": {**HEADER_RETRY_AFTER, "required": True}, **RATE_LIMIT_HEADERS},
+    )
+    errors["500"] = _problem("Unexpected failure.", "internal-error")
+    return errors
+
+
+def _open_errors() -> dict[str, Any]:
+    """What an open route (no key, no rate limit) can answer besides its own answer."""
+    return {
+        "4XX": _problem("The request could not be read.", "bad-request"),
+        "500": _problem("Unexpected failure.", "internal-error"),
+    }
+
+
+def _operation(
+    operation_id: str,
+    tag: str,
+    summary: str,
+    description: str,
+    responses: dict[str, Any],
+    *,
+    security: list[dict[str, list[str]]],
+    parameters: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "tags": [tag],
+        "summary": summary,
+        "description": description,
+        "security": security,
+    }
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = body
+    operation["responses"] = responses
+    return operation
+
+
+def _body(name: str, media: str, description: str) -> dict[str, Any]:
+    return {"required": True, "description": description, "content": _json(_ref(name), media)}
+
+
+def _customer_ok(status: str, description: str, **headers: Any) -> dict[str, Any]:
+    return {
+        status: {
+            "description": description,
+            "headers": {"ETag": HEADER_ETAG, **headers},
+            "content": _json(_ref("Customer")),
+        }
+    }
+
+
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "Act only if the customer still has one of these ETags; else 412.",
     "schema": {"type": "string"},
 }
-HEADER_ETAG = {"description": "The customer's current version.", "schema": {"type": "string"}}
-HEADER_RETRY_AFTER = {
-    "description": "Seconds to wait before retrying.",
-    "schema": {"type": "string"},
-}
+STALE = ("412", "If-Match names no current version; nothing changed.", "precondition-failed")
+NO_CUSTOMER = ("404", "No customer has this id.", "not-found")
+TAKEN = ("409", "Another customer already uses this email; nothing changed.", "email-taken")
+
+
+def _errors(*items: tuple[str, str, str]) -> dict[str, Any]:
+    return {status: _problem(description, slug) for status, description, slug in items}
+
+
 HEADER_REPLAYED = {
     "description": "`true` on the recorded answer to an earlier request with this Idempotency-Key.",
-    "schema": {"const": "true"},
+    "schema": {"type": "string", "const": "true"},
 }
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -68,70 +255,52 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
 }
 
-# Answers any route may give, whatever its own.
-COMMON_ERRORS = {
-    "429": _problem("Too many requests (when rate limiting is on)."),
-    "500": _problem("Unexpected error; the problem carries the request id."),
-}
 
-
-def _responses(ok: dict[str, Any], *errors: tuple[str, str]) -> dict[str, Any]:
-    responses: dict[str, Any] = dict(ok)
-    responses.update({status: _problem(text) for status, text in errors})
-    responses.update(COMMON_ERRORS)
-    for response in responses.values():
-        response.setdefault("headers", {})["X-Request-ID"] = HEADER_REQUEST_ID
+def _create_responses() -> dict[str, Any]:
+    """POST /customers: a customer, or the recorded answer replayed under Idempotency-Key."""
+    responses = _responses(
+        _customer_ok(
+            "201",
+            "Created; or, with `Idempotent-Replayed: true`, the recorded answer of the first"
+            " request with this `Idempotency-Key`.",
+            Location=_header("The new customer's path."),
+            **{"Idempotent-Replayed": HEADER_REPLAYED},
+        ),
+        {
+            **_data_errors(body=True, query=True),
+            "409": _problem(
+                "Another customer already uses this email, or a request with this"
+                " `Idempotency-Key` is still running (see `Retry-After`).",
+                "email-taken",
+                "idempotency-key-in-use",
+                **{"Retry-After": HEADER_RETRY_AFTER},
+            ),
+            "422": _problem(
+                "This `Idempotency-Key` was used for another request.", "idempotency-key-reused"
+            ),
+        },
+    )
+    for status in ("400", "409", "422"):  # answers that are recorded, so replayed too
+        responses[status]["headers"] = {
+            **responses[status]["headers"],
+            "Idempotent-Replayed": HEADER_REPLAYED,
+        }
     return responses
 
 
-BAD_QUERY = ("400", "Unknown or invalid query parameter.")
-BAD_BODY = ("400", "Invalid, unknown or read-only fields; `errors` names each.")
-NO_CUSTOMER = ("404", "No customer has this id.")
-TAKEN = ("409", "Another customer already uses this email.")
-STALE = ("412", "If-Match does not match the current ETag.")
-TOO_BIG = ("413", "The body is larger than 64 KiB.")
-NOT_JSON = ("415", "The body is not JSON.")
-UPSTREAM = (
-    (
-        "502",
-        "The business register was unreachable, or answered with an error or an unexpected body.",
-    ),
-    (
-        "503",
-        "The register is unavailable, the breaker is open, or too many lookups wait on it;"
-        " see Retry-After.",
-    ),
-    ("504", "The register did not answer in time."),
-)
-
-
-def _body(name: str, *media: str) -> dict[str, Any]:
-    return {"required": True, "content": {m: {"schema": _ref(name)} for m in media}}
-
-
-def _customer_ok(status: str, description: str, **headers: Any) -> dict[str, Any]:
-    return {
-        status: {
-            "description": description,
-            "headers": {"ETag": HEADER_ETAG, **headers},
-            "content": _json(_ref("Customer")),
-        }
-    }
-
-
 def _customer_paths() -> dict[str, Any]:
-    path_id = {"name": "customerId", "in": "path", "required": True, "schema": {"type": "string"}}
-    if_match = {
-        "name": "If-Match",
-        "in": "header",
-        "required": False,
-        "description": "Change only if the customer still has this ETag.",
+    path_id = {
+        "name": "customerId",
+        "in": "path",
+        "required": True,
+        "description": "The id the service gave the customer.",
         "schema": {"type": "string"},
     }
     query = [
         {
             "name": "limit",
             "in": "query",
+            "description": "Customers per page.",
             "schema": {
                 "type": "integer",
                 "minimum": 1,
@@ -142,193 +311,365 @@ def _customer_paths() -> dict[str, Any]:
         {
             "name": "cursor",
             "in": "query",
-            "description": "From the `next` link of the previous page.",
+            "description": "Opaque: the `Next-Cursor` header (or the `next` link) of the"
+            " previous page, with the same filters.",
             "schema": {"type": "string"},
         },
         {
             "name": "email",
             "in": "query",
-            "description": "Exact, case-insensitive.",
+            "description": "Only the customer with this email, compared case-insensitively.",
             "schema": {"type": "string"},
         },
         {
             "name": "businessId",
             "in": "query",
-            "description": "Exact.",
+            "description": "Only customers with this business ID.",
             "schema": {"type": "string"},
         },
     ]
-    create_responses = _responses(
-        _customer_ok(
-            "201",
-            "Created; or, with `Idempotent-Replayed: true`, the recorded answer of the first"
-            " request with this `Idempotency-Key` (any recorded status: 201, 400, 409, 422).",
-            Location={"schema": {"type": "string"}},
-            **{"Idempotent-Replayed": HEADER_REPLAYED},
-        ),
-        (BAD_BODY[0], BAD_BODY[1] + " Also a malformed `Idempotency-Key`."),
-        (
-            "409",
-            "Another customer already uses this email (`email-taken`), or a request with this"
-            " `Idempotency-Key` is still running (`idempotency-key-in-use`; see Retry-After).",
-        ),
-        ("422", "This `Idempotency-Key` was used for another request (`idempotency-key-reused`)."),
-        TOO_BIG,
-        NOT_JSON,
-    )
-    create_responses["409"]["headers"]["Retry-After"] = HEADER_RETRY_AFTER
-    for status in ("400", "409", "422"):  # answers that are recorded, so replayed too
-        create_responses[status]["headers"]["Idempotent-Replayed"] = HEADER_REPLAYED
+
     return {
         "/customers": {
-            "post": {
-                "operationId": "createCustomer",
-                "summary": "Create a customer",
-                "description": (
-                    "With `Idempotency-Key`, a retry gets the first request's answer again"
-                    " (201, 400, 409 or 422, for 24 hours, with `Idempotent-Replayed: true`)"
-                    " instead of running again; keys are per API key."
-                ),
-                "parameters": [IDEMPOTENCY_KEY],
-                "requestBody": _body("CustomerCreate", "application/json"),
-                "responses": create_responses,
-            },
-            "get": {
-                "operationId": "listCustomers",
-                "summary": "List customers, oldest first (createdAt, then id)",
-                "parameters": query,
-                "responses": _responses(
+            "post": _operation(
+                "createCustomer",
+                "customers",
+                "Create a customer",
+                "Creates a customer from its writable fields; the answer carries the new"
+                " customer, its `Location` and its `ETag`. Emails are unique, compared"
+                " case-insensitively. With `Idempotency-Key`, a retry gets the first"
+                " request's answer again (201, 400, 409 or 422, for 24 hours, with"
+                " `Idempotent-Replayed: true`) instead of running again; keys are per API key.",
+                _create_responses(),
+                parameters=[IDEMPOTENCY_KEY],
+                body=_body("CustomerCreate", "application/json", "The new customer."),
+                security=KEY_REQUIRED,
+            ),
+            "get": _operation(
+                "listCustomers",
+                "customers",
+                "List customers",
+                "Customers oldest first (by `createdAt`, then `id`), a page at a time. When"
+                " more follow, `Next-Cursor` holds the next page's cursor and `Link` its URL;"
+                " a walk through the pages never repeats or skips a customer that existed"
+                " when it began.",
+                _responses(
                     {
                         "200": {
-                            "description": 'A page; `Link: <...>; rel="next"` when more follow.',
-                            "headers": {"Link": {"schema": {"type": "string"}}},
+                            "description": "A page of customers.",
+                            "headers": {"Link": HEADER_LINK, "Next-Cursor": HEADER_NEXT_CURSOR},
                             "content": _json({"type": "array", "items": _ref("Customer")}),
                         }
                     },
-                    BAD_QUERY,
+                    _data_errors(body=False, query=True),
                 ),
-            },
+                parameters=query,
+                security=KEY_REQUIRED,
+            ),
         },
         "/customers/{customerId}": {
             "parameters": [path_id],
-            "get": {
-                "operationId": "getCustomer",
-                "summary": "Get a customer",
-                "parameters": [
-                    {
-                        "name": "include",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": ["business"]},
-                    },
-                    {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
-                ],
-                "responses": _responses(
+            "get": _operation(
+                "getCustomer",
+                "customers",
+                "Get a customer",
+                "The customer and its `ETag`; `If-None-Match` with that tag answers 304."
+                " With `include=business`, the company from the business register is"
+                " embedded as `business` (a `CustomerWithBusiness`); a failed lookup"
+                " leaves it `null` and says why in `businessError`, never failing the request.",
+                _responses(
                     {
                         "200": {
                             "description": "The customer; with include=business, its company too.",
                             "headers": {"ETag": HEADER_ETAG},
+                            # CustomerWithBusiness first: a client trying each in order must
+                            # not take a customer with its company for a plain one.
                             "content": _json(
-                                {"anyOf": [_ref("Customer"), _ref("CustomerWithBusiness")]}
+                                {"anyOf": [_ref("CustomerWithBusiness"), _ref("Customer")]}
                             ),
                         },
-                        "304": {"description": "Not modified since the ETag given."},
+                        "304": {
+                            "description": "Not modified since the ETag given.",
+                            "headers": {"ETag": HEADER_ETAG},
+                        },
                     },
-                    BAD_QUERY,
-                    NO_CUSTOMER,
+                    {**_errors(NO_CUSTOMER), **_data_errors(body=False, query=True)},
                 ),
-            },
-            "patch": {
-                "operationId": "patchCustomer",
-                "summary": "Change some fields (JSON merge patch)",
-                "parameters": [if_match],
-                "requestBody": _body(
-                    "CustomerPatch", "application/merge-patch+json", "application/json"
-                ),
-                "responses": _responses(
+                parameters=[
+                    {
+                        "name": "include",
+                        "in": "query",
+                        "description": "`business` embeds the customer's company.",
+                        "schema": {"type": "string", "enum": ["business"]},
+                    },
+                    {
+                        "name": "If-None-Match",
+                        "in": "header",
+                        "description": "Answer 304 if the customer still has this ETag.",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                security=KEY_REQUIRED,
+            ),
+            "patch": _operation(
+                "patchCustomer",
+                "customers",
+                "Change some fields",
+                "A JSON merge patch (RFC 7396): fields left out stay, `null` clears an"
+                " optional field. Sent as `application/merge-patch+json`; plain"
+                " `application/json` is accepted too. With `If-Match`, only if the customer"
+                " is unchanged since.",
+                _responses(
                     _customer_ok("200", "Changed."),
-                    BAD_BODY,
-                    NO_CUSTOMER,
-                    TAKEN,
-                    STALE,
-                    TOO_BIG,
-                    NOT_JSON,
+                    {
+                        **_errors(NO_CUSTOMER, TAKEN, STALE),
+                        **_data_errors(body=True, query=True),
+                    },
                 ),
-            },
-            "put": {
-                "operationId": "replaceCustomer",
-                "summary": "Replace the writable fields",
-                "parameters": [if_match],
-                "requestBody": _body("CustomerReplace", "application/json"),
-                "responses": _responses(
+                parameters=[IF_MATCH],
+                body=_body("CustomerPatch", MERGE_PATCH, "The fields to change."),
+                security=KEY_REQUIRED,
+            ),
+            "put": _operation(
+                "replaceCustomer",
+                "customers",
+                "Replace a customer",
+                "Replaces every writable field; an optional field left out is cleared. With"
+                " `If-Match`, only if the customer is unchanged since.",
+                _responses(
                     _customer_ok("200", "Replaced."),
-                    BAD_BODY,
-                    NO_CUSTOMER,
-                    TAKEN,
-                    STALE,
-                    TOO_BIG,
-                    NOT_JSON,
+                    {
+                        **_errors(NO_CUSTOMER, TAKEN, STALE),
+                        **_data_errors(body=True, query=True),
+                    },
                 ),
-            },
-            "delete": {
-                "operationId": "deleteCustomer",
-                "summary": "Delete a customer",
-                "parameters": [if_match],
-                "responses": _responses(
-                    {"204": {"description": "Deleted."}}, BAD_QUERY, NO_CUSTOMER, STALE
+                parameters=[IF_MATCH],
+                body=_body("CustomerReplace", "application/json", "Every writable field."),
+                security=KEY_REQUIRED,
+            ),
+            "delete": _operation(
+                "deleteCustomer",
+                "customers",
+                "Delete a customer",
+                "Deletes the customer and frees its email. With `If-Match`, only if the"
+                " customer is unchanged since.",
+                _responses(
+                    {"204": {"description": "Deleted; no body."}},
+                    {**_errors(NO_CUSTOMER, STALE), **_data_errors(body=False, query=True)},
                 ),
-            },
+                parameters=[IF_MATCH],
+                security=KEY_REQUIRED,
+            ),
         },
     }
 
 
 def _business_paths() -> dict[str, Any]:
-    ok = {"200": {"description": "The company.", "content": _json(_ref("Business"))}}
+    def ok() -> dict[str, Any]:
+        return {"200": {"description": "The company.", "content": _json(_ref("Business"))}}
+
+    upstream = {
+        "502": _problem("The business register failed.", "upstream-error"),
+        "503": _problem(
+            "The business register is unavailable, the breaker is open, or too many lookups"
+            " wait on it.",
+            "upstream-unavailable",
+            **{"Retry-After": HEADER_RETRY_AFTER},
+        ),
+        "504": _problem("The business register did not answer in time.", "upstream-timeout"),
+    }
     return {
         "/businesses/{businessId}": {
-            "get": {
-                "operationId": "getBusiness",
-                "summary": "Look a company up in the Finnish business register",
-                "parameters": [
+            "get": _operation(
+                "getBusiness",
+                "businesses",
+                "Look a company up",
+                "The company with this business ID in the Finnish business register, in the"
+                " service's own shape. An invalid ID is a 400 and no lookup is made.",
+                _responses(
+                    ok(),
+                    {
+                        **_errors(("404", "No company has this business ID.", "not-found")),
+                        **_data_errors(body=False, query=True),
+                        **upstream,
+                    },
+                ),
+                parameters=[
                     {
                         "name": "businessId",
                         "in": "path",
                         "required": True,
+                        "description": "A Finnish business ID, `NNNNNNN-C`.",
                         "schema": {"type": "string"},
                         "example": "0112038-9",
                     }
                 ],
-                "responses": _responses(
-                    ok,
-                    ("400", "Not a valid business ID (no lookup made)."),
-                    ("404", "No such company."),
-                    *UPSTREAM,
-                ),
-            }
+                security=KEY_REQUIRED,
+            )
         },
         "/customers/{customerId}/business": {
-            "get": {
-                "operationId": "getCustomerBusiness",
-                "summary": "The company of a customer's business ID",
-                "parameters": [
+            "get": _operation(
+                "getCustomerBusiness",
+                "businesses",
+                "Get a customer's company",
+                "The company of the customer's business ID, from the business register.",
+                _responses(
+                    ok(),
+                    {
+                        **_errors(
+                            (
+                                "404",
+                                "No such customer, no business ID, or no such company;"
+                                " `detail` says which.",
+                                "not-found",
+                            )
+                        ),
+                        **_data_errors(body=False, query=True),
+                        **upstream,
+                    },
+                ),
+                parameters=[
                     {
                         "name": "customerId",
                         "in": "path",
                         "required": True,
+                        "description": "The id the service gave the customer.",
                         "schema": {"type": "string"},
                     }
                 ],
-                "responses": _responses(
-                    ok,
-                    BAD_QUERY,
-                    ("404", "No such customer, no business ID, or no such company."),
-                    *UPSTREAM,
-                ),
-            }
+                security=KEY_REQUIRED,
+            )
         },
     }
 
 
-def _components() -> dict[str, Any]:
+def _service_paths() -> dict[str, Any]:
+    """The routes anyone may call: `security: []` overrides the document's default."""
+    return {
+        "/": {
+            "get": _operation(
+                "getIndex",
+                "service",
+                "Where to start",
+                "Links to the customers, this document and its docs page.",
+                _responses(
+                    {"200": {"description": "The links.", "content": _json(_ref("Index"))}},
+                    _open_errors(),
+                ),
+                security=[],
+            )
+        },
+        "/health": {
+            "get": _operation(
+                "getHealth",
+                "service",
+                "Liveness and store check",
+                "200 while the store answers, else 503. Never needs a key, never rate limited.",
+                _responses(
+                    {"200": {"description": "Serving.", "content": _json(_ref("Health"))}},
+                    {
+                        **_open_errors(),
+                        "503": _problem(
+                            "The store does not answer.",
+                            "service-unavailable",
+                            **{"Retry-After": HEADER_RETRY_AFTER},
+                        ),
+                    },
+                ),
+                security=[],
+            )
+        },
+        "/openapi.json": {
+            "get": _operation(
+                "getOpenApiDocument",
+                "service",
+                "This document",
+                "The OpenAPI 3.1 document of this service.",
+                _responses(
+                    {
+                        "200": {
+                            "description": "The document.",
+                            "content": _json({"type": "object"}),
+                        }
+                    },
+                    _open_errors(),
+                ),
+                security=[],
+            )
+        },
+        "/docs": {
+            "get": _operation(
+                "getDocsPage",
+                "service",
+                "The docs page",
+                "Swagger UI for this document, every asset served by the service itself.",
+                _responses(
+                    {
+                        "200": {
+                            "description": "The page.",
+                            "content": _json({"type": "string"}, "text/html"),
+                        }
+                    },
+                    _open_errors(),
+                ),
+                security=[],
+            )
+        },
+    }
+
+
+def _problem_schema() -> dict[str, Any]:
+    listed = "\n".join(
+        f"- `{TYPE_PREFIX}{slug}` ({status}): {when}"
+        for slug, (status, when) in PROBLEM_TYPES.items()
+    )
+    return {
+        "type": "object",
+        "description": "RFC 9457 problem details. `type` is one of the service's problem"
+        " types; a client should treat a type it does not know by its status:\n\n" + listed,
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {
+                "type": "string",
+                "format": "uri",
+                "examples": [TYPE_PREFIX + slug for slug in PROBLEM_TYPES],
+            },
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "description": "Each bad field (at most 20; `errorsOmitted` counts the rest).",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "message"],
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+            "errorsOmitted": {"type": "integer"},
+            "requestId": {"type": "string"},
+        },
+    }
+
+
+def _problem_examples(used: set[str]) -> dict[str, Any]:
+    """An example problem document for each type the operations name."""
+    return {
+        slug: {
+            "summary": f"{status} {slug}",
+            "value": {
+                "type": TYPE_PREFIX + slug,
+                "title": HTTPStatus(status).phrase,
+                "status": status,
+                "detail": when,
+            },
+        }
+        for slug, (status, when) in PROBLEM_TYPES.items()
+        if slug in used
+    }
+
+
+def _schemas() -> dict[str, Any]:
     _, schemas = models_json_schema(
         [
             (CustomerCreate, "validation"),
@@ -341,74 +682,63 @@ def _components() -> dict[str, Any]:
     )
     components: dict[str, Any] = dict(schemas.get("$defs", {}))
     components["CustomerWithBusiness"] = {
+        "description": "A customer with its company from the business register.",
         "allOf": [
             _ref("Customer"),
             {
                 "type": "object",
                 "required": ["business"],
                 "properties": {
-                    "business": {"anyOf": [_ref("Business"), {"type": "null"}]},
-                    "businessError": _ref("Problem"),
+                    "business": {
+                        "description": "`null` when the customer has no business ID or the"
+                        " lookup failed.",
+                        "anyOf": [_ref("Business"), {"type": "null"}],
+                    },
+                    "businessError": {
+                        **_ref("Problem"),
+                        "description": "Why the lookup failed, when it did.",
+                    },
                 },
             },
-        ]
+        ],
     }
-    components["Problem"] = {
-        "type": "object",
-        "description": "RFC 9457 problem details.",
-        "required": ["type", "title", "status", "detail"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["field", "message"],
-                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                },
-            },
-            "requestId": {"type": "string"},
-        },
-    }
+    components["Problem"] = _problem_schema()
     components["Health"] = {
         "type": "object",
         "required": ["status"],
         "properties": {"status": {"const": "ok"}, "store": {"type": "string"}},
     }
-    return {"schemas": components}
-
-
-def build_document(*, keys_required: bool) -> dict[str, Any]:
-    """The whole document; with keys on, every route but /health asks for one."""
-    paths = {**_customer_paths(), **_business_paths()}
-    components = _components()
-    if keys_required:
-        components["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        }
-        for path in paths.values():
-            for name, operation in path.items():
-                if name != "parameters":
-                    operation["security"] = [{"bearer": []}, {"apiKey": []}]
-                    operation["responses"]["401"] = _problem("No valid API key.")
-                    operation["responses"]["401"]["headers"] = {
-                        "WWW-Authenticate": {"schema": {"type": "string"}},
-                        "X-Request-ID": HEADER_REQUEST_ID,
-                    }
-    paths["/health"] = {
-        "get": {
-            "operationId": "health",
-            "summary": "Liveness and store check",
-            "responses": {
-                "200": {"description": "Serving.", "content": _json(_ref("Health"))},
-                "503": _problem("The store does not answer."),
+    link = {"type": "object", "required": ["href"], "properties": {"href": {"type": "string"}}}
+    components["Index"] = {
+        "type": "object",
+        "required": ["name", "links"],
+        "properties": {
+            "name": {"type": "string"},
+            "links": {
+                "type": "object",
+                "required": ["customers", "openapi", "docs"],
+                "properties": {"customers": link, "openapi": link, "docs": link},
             },
-        }
+        },
     }
+    return components
+
+
+def _used_problem_types(paths: dict[str, Any]) -> set[str]:
+    return {
+        slug
+        for item in paths.values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for response in operation.get("responses", {}).values()
+        for slug in response.get("content", {}).get(PROBLEM_JSON, {}).get("examples", {})
+    }
+
+
+def build_document(*, base_path: str = "") -> dict[str, Any]:
+    """The whole document; `base_path` is where the service is mounted ('' at the root)."""
+    schemas = _schemas()
+    paths = {**_service_paths(), **_customer_paths(), **_business_paths()}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -416,23 +746,35 @@ def build_document(*, keys_required: bool) -> dict[str, Any]:
             "version": API_VERSION,
             "description": (
                 "Customer records, with company details from the Finnish business register."
+                " Every data operation takes an API key, as `X-API-Key: <key>` or"
+                " `Authorization: Bearer <key>` (an instance started without `API_KEYS`"
+                " checks none). Every error is an RFC 9457 problem document; `Problem`"
+                " lists the types."
             ),
+            "contact": {"name": "customer-api maintainers"},
         },
+        # Relative: the document is right wherever it is served from.
+        "servers": [{"url": base_path or "/", "description": "This service."}],
+        "security": KEY_REQUIRED,
+        "tags": TAGS,
         "paths": paths,
-        "components": components,
+        "components": {
+            "schemas": schemas,
+            "examples": _problem_examples(_used_problem_types(paths)),
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
 
 
-@cache
-def _document_bytes(keys_required: bool) -> bytes:
-    return current_app.json.dumps(build_document(keys_required=keys_required)).encode()
+@lru_cache(maxsize=8)
+def _document_bytes(base_path: str) -> bytes:
+    return current_app.json.dumps(build_document(base_path=base_path)).encode()
 
 
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
     """The OpenAPI document."""
-    keys_required = bool(current_app.config.get("API_KEYS"))
-    return Response(_document_bytes(keys_required), mimetype="application/json")
+    return Response(_document_bytes(request.script_root), mimetype="application/json")
 
 
 DOCS_PAGE = """<!DOCTYPE html>

@@ -325,6 +325,7 @@ def init_app(app: Flask) -> None:
                 "ETag",
                 "Location",
                 "Link",
+                "Next-Cursor",
                 "X-Request-ID",
                 "Retry-After",
                 "Idempotent-Replayed",

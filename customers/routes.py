@@ -278,6 +278,8 @@ def list_customers() -> Response:
         # What url_for would build, without its rule lookup (about 10 µs a page).
         query = urlencode(params, safe=QUERY_SAFE)
         response.headers["Link"] = f'<{request.script_root}/customers?{query}>; rel="next"'
+        # The cursor alone too, so a client need not parse Link to walk the pages.
+        response.headers["Next-Cursor"] = cursor
     return response
 
 

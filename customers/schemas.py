@@ -122,6 +122,9 @@ def _no_default(schema: dict[str, Any]) -> None:
 
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
+# Timestamps are strings in RFC 3339 UTC; `format` lets generated clients parse them.
+_DATE_TIME: dict[str, Any] = {"format": "date-time"}
+_TIMESTAMP = "2026-01-31T12:00:00.000000Z"
 
 
 class CustomerCreate(BaseModel):
@@ -164,8 +167,12 @@ class Customer(BaseModel):
     email: str
     phone: str | None
     businessId: str | None
-    createdAt: str = Field(description="RFC 3339 UTC.", examples=["2026-01-31T12:00:00.000000Z"])
-    updatedAt: str = Field(description="RFC 3339 UTC.", examples=["2026-01-31T12:00:00.000000Z"])
+    createdAt: str = Field(
+        description="RFC 3339 UTC.", examples=[_TIMESTAMP], json_schema_extra=_DATE_TIME
+    )
+    updatedAt: str = Field(
+        description="RFC 3339 UTC.", examples=[_TIMESTAMP], json_schema_extra=_DATE_TIME
+    )
 
 
 class CustomerFilter(BaseModel):

@@ -1,10 +1,12 @@
 // The docs page in a real browser: Debian's Chromium, driven by playwright-core.
 //
-//   BASE_URL=http://127.0.0.1:3000 node e2e/docs_check.mjs
+//   BASE_URL=http://127.0.0.1:3000 API_KEY=... node e2e/docs_check.mjs
 //
 // Swagger UI must render every operation of /openapi.json from the service's own files:
 // no console error, no CSP violation, no failed request, nothing fetched from another
-// origin; "Try it out" on GET /health must show 200. Exits 1 naming every problem found.
+// origin; "Try it out" on GET /health must show 200. With API_KEY (the service runs with
+// API_KEYS), the page is authorized with the key through its Authorize dialog, and "Try
+// it out" on GET /customers must then send it and show 200. Exits 1 naming every problem.
 //
 // The page is opened as http://customer-api.test:<port>/docs, resolved by Chromium to
 // BASE_URL's host: Swagger UI leaves some things out for localhost and 127.0.0.1 (the
@@ -20,6 +22,7 @@ const PAGE_HOST = "customer-api.test";
 const TIMEOUT = 20_000;
 
 const base = new URL(process.env.BASE_URL ?? "http://127.0.0.1:3000");
+const apiKey = process.env.API_KEY ?? "";
 const pageUrl = new URL(base);
 pageUrl.hostname = PAGE_HOST;
 const origin = pageUrl.origin;
@@ -83,15 +86,39 @@ async function check(page) {
     if (!rendered.includes(operation)) problems.push(`operation not rendered: ${operation}`);
   }
 
-  // Try it out: GET /health through the UI, against the service itself.
-  const health = opblock("get", "/health");
-  await health.locator(".opblock-summary").click();
-  await health.locator("button.try-out__btn").click();
-  await health.locator("button.execute").click();
-  const status = health.locator(".live-responses-table tbody .response-col_status").first();
-  await status.waitFor({ timeout: TIMEOUT });
-  const shown = (await status.textContent())?.trim();
+  // Try it out: an operation through the UI, against the service itself; the status shown.
+  async function tryItOut(method, path) {
+    const block = opblock(method, path);
+    await block.locator(".opblock-summary").click();
+    await block.locator("button.try-out__btn").click();
+    await block.locator("button.execute").click();
+    const status = block.locator(".live-responses-table tbody .response-col_status").first();
+    await status.waitFor({ timeout: TIMEOUT });
+    return (await status.textContent())?.trim();
+  }
+  const shown = await tryItOut("get", "/health");
   if (shown !== "200") problems.push(`Try it out on GET /health showed ${shown}, not 200`);
+
+  let customersShown = "(not tried: no API_KEY)";
+  if (apiKey) {
+    // Authorize: the X-API-Key scheme of the Authorize dialog, as a person would.
+    await page.locator(".auth-wrapper button.authorize").click();
+    const scheme = page.locator(".modal-ux .auth-container", { hasText: "X-API-Key" });
+    await scheme.locator("input").fill(apiKey);
+    await scheme.locator("button.authorize").click();
+    await page.locator(".modal-ux button.close-modal").click();
+    const sent = [];
+    page.on("request", (request) => {
+      if (new URL(request.url()).pathname === "/customers") sent.push(request.headers()["x-api-key"]);
+    });
+    customersShown = await tryItOut("get", "/customers");
+    if (customersShown !== "200") {
+      problems.push(`Try it out on GET /customers, authorized, showed ${customersShown}, not 200`);
+    }
+    if (sent.length !== 1 || sent[0] !== apiKey) {
+      problems.push(`GET /customers from the page did not carry the key once (${sent.length} requests)`);
+    }
+  }
 
   // Let late requests (images, fonts) land before reading the violations.
   await page.waitForLoadState("networkidle");
@@ -99,7 +126,7 @@ async function check(page) {
   for (const violation of violations) problems.push(`CSP violation: ${violation}`);
   console.log(
     `docs page: ${rendered.length} of ${expected.length} operations rendered, ` +
-      `Try it out on GET /health: ${shown}`);
+      `Try it out on GET /health: ${shown}, on GET /customers: ${customersShown}`);
 }
 
 const profile = await mkdtemp(join(tmpdir(), "docs-check-chromium-"));

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# End-to-end checks (`make e2e`): the register stub and the service (python app.py, in-memory
-# store) on free loopback ports, then the Postman collection through newman and the docs
-# page in Chromium. Both servers are stopped on exit, whatever happened; the exit status is
-# non-zero when any check failed.
+# End-to-end checks (`make e2e`). On free loopback ports: the register stub and two
+# instances of the service (python app.py, in-memory store), one open and one with
+# API_KEYS. Then, against both: the Postman collection through newman and the OpenAPI
+# document as served, linted by Spectral and Redocly; against the keyed one, the docs
+# page in Chromium (authorize with the key, Try it out); last, the README's own commands
+# against `make run` (e2e/readme_walk.py). Every server is stopped on exit, whatever
+# happened; the exit status is non-zero when any check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Two distinct free ports, both held until both are known.
-read -r SERVICE_PORT REGISTER_PORT < <(python3 -c '
+# Three distinct free ports, all held until all are known.
+read -r OPEN_PORT KEYED_PORT REGISTER_PORT < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(2)]
+socks = [socket.socket() for _ in range(3)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
 ')
-BASE_URL="http://127.0.0.1:$SERVICE_PORT"
+OPEN_URL="http://127.0.0.1:$OPEN_PORT"
+KEYED_URL="http://127.0.0.1:$KEYED_PORT"
+API_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 LOGS=$(mktemp -d)
 pids=()
 
@@ -24,7 +29,9 @@ cleanup() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ "$status" -ne 0 ]; then
     echo "--- register stub log"; cat "$LOGS/register.log"
-    echo "--- service log (last 40 lines)"; tail -n 40 "$LOGS/service.log"
+    for name in open keyed; do
+      echo "--- $name service log (last 40 lines)"; tail -n 40 "$LOGS/$name.log"
+    done
   fi
   rm -rf "$LOGS"
   exit "$status"
@@ -36,35 +43,75 @@ trap 'exit 143' TERM
 python3 e2e/register_stub.py "$REGISTER_PORT" >"$LOGS/register.log" 2>&1 &
 pids+=($!)
 
-# Only what this run sets: no keys, no rate limit, no CORS, the in-memory store.
-env -u SQLITE_PATH -u API_KEYS -u API_KEYS_SSM_PARAMETER -u REQUIRE_API_KEYS \
-  -u RATE_LIMIT -u CORS_ORIGINS -u AWS_ENDPOINT_URL \
-  PORT="$SERVICE_PORT" HOST=127.0.0.1 WORKERS=1 CUSTOMER_STORE=sqlite LOG_LEVEL=INFO \
-  BUSINESS_API_URL="http://127.0.0.1:$REGISTER_PORT" \
-  .venv/bin/python app.py >"$LOGS/service.log" 2>&1 &
-pids+=($!)
+# Only what this run sets: no rate limit, no CORS, the in-memory store; keys as given.
+serve() {
+  local name=$1 port=$2 keys=$3
+  env -u SQLITE_PATH -u API_KEYS -u API_KEYS_SSM_PARAMETER -u REQUIRE_API_KEYS \
+    -u RATE_LIMIT -u CORS_ORIGINS -u AWS_ENDPOINT_URL \
+    ${keys:+API_KEYS="$keys"} \
+    PORT="$port" HOST=127.0.0.1 WORKERS=1 CUSTOMER_STORE=sqlite LOG_LEVEL=INFO \
+    BUSINESS_API_URL="http://127.0.0.1:$REGISTER_PORT" \
+    .venv/bin/python app.py >"$LOGS/$name.log" 2>&1 &
+  pids+=($!)
+}
+serve open "$OPEN_PORT" ""
+serve keyed "$KEYED_PORT" "$API_KEY"
 
-# Up when /health answers 200 and the stub accepts connections; give up after 30 s.
-python3 - "$BASE_URL/health" "$REGISTER_PORT" <<'EOF' || { echo "e2e: the servers did not start"; exit 1; }
+# Up when /health answers 200 on both and the stub accepts connections; give up after 30 s.
+python3 - "$OPEN_URL/health" "$KEYED_URL/health" "$REGISTER_PORT" <<'EOF' || { echo "e2e: the servers did not start"; exit 1; }
 import socket, sys, time, urllib.request
-health, register_port = sys.argv[1], int(sys.argv[2])
+*healths, register_port = sys.argv[1:]
 deadline = time.monotonic() + 30
-while time.monotonic() < deadline:
+waiting = list(healths)
+while waiting and time.monotonic() < deadline:
     try:
-        socket.create_connection(("127.0.0.1", register_port), timeout=1).close()
-        with urllib.request.urlopen(health, timeout=1) as response:
+        socket.create_connection(("127.0.0.1", int(register_port)), timeout=1).close()
+        with urllib.request.urlopen(waiting[0], timeout=1) as response:
             if response.status == 200:
-                sys.exit(0)
+                waiting.pop(0)
     except OSError:
         time.sleep(0.1)
-sys.exit(1)
+sys.exit(1 if waiting else 0)
 EOF
-echo "e2e: service on $BASE_URL, register stub on http://127.0.0.1:$REGISTER_PORT"
+echo "e2e: services on $OPEN_URL (open) and $KEYED_URL (API_KEYS), register stub on port $REGISTER_PORT"
 
 failed=()
+
+# The Postman collection, against each instance; the keyed run sends the key from the
+# collection's auth and checks that a request without one gets 401.
 npx --no-install newman run e2e/customer-api.postman_collection.json \
-  --env-var "baseUrl=$BASE_URL" --timeout-request 20000 || failed+=(newman)
-BASE_URL="$BASE_URL" node e2e/docs_check.mjs || failed+=("docs page")
+  --environment e2e/customer-api.localhost.postman_environment.json \
+  --env-var "baseUrl=$OPEN_URL" --timeout-request 20000 || failed+=("newman (open)")
+npx --no-install newman run e2e/customer-api.postman_collection.json \
+  --environment e2e/customer-api.localhost.postman_environment.json \
+  --env-var "baseUrl=$KEYED_URL" --env-var "apiKey=$API_KEY" \
+  --timeout-request 20000 || failed+=("newman (API_KEYS)")
+
+# The document as each instance serves it, through both linters: any finding fails.
+export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
+for name in open keyed; do
+  url=$OPEN_URL; [ "$name" = keyed ] && url=$KEYED_URL
+  document="$LOGS/openapi-$name.json"
+  python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=10).read())' \
+    "$url/openapi.json" >"$document"
+  echo "e2e: Spectral (spectral:oas) on the document of the $name instance"
+  npx --no-install spectral lint --ruleset e2e/spectral.yaml --fail-severity hint "$document" \
+    || failed+=("spectral ($name)")
+  echo "e2e: Redocly (recommended) on the document of the $name instance"
+  # Redocly exits 0 on warnings alone: a warning is a finding too.
+  redocly_status=0
+  report=$(npx --no-install redocly lint --config e2e/redocly.yaml "$document" 2>&1) || redocly_status=$?
+  echo "$report"
+  if [ "$redocly_status" -ne 0 ] || grep -Eq "You have [0-9]+ warnings?" <<<"$report"; then
+    failed+=("redocly ($name)")
+  fi
+done
+
+# The docs page in Chromium, against the instance with keys.
+BASE_URL="$KEYED_URL" API_KEY="$API_KEY" node e2e/docs_check.mjs || failed+=("docs page")
+
+# The README's commands, as written, against `make run`.
+python3 e2e/readme_walk.py || failed+=("README walk")
 
 if [ "${#failed[@]}" -ne 0 ]; then
   echo "e2e: FAILED: ${failed[*]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
 
@@ -14,10 +15,40 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+import customers.business
+import problems
+from app import create_app
+from openapi import MERGE_PATCH
+from problems import PROBLEM_JSON, TYPE_PREFIX
+from security import OPEN_PATHS
 from tests.conftest import Customers
 
-# Served by the service, deliberately outside the versioned contract (the issue's words).
-UNDOCUMENTED = {"/", "/openapi.json", "/docs", "/docs/init.js", "/docs/{asset}"}
+# The docs page's own files: served by the service, not part of the API.
+UNDOCUMENTED = {"/docs/init.js", "/docs/{asset}"}
+
+
+# The service's problem types, by slug, with the status each is sent with.
+PROBLEM_TYPES = {
+    "validation-error": 400,
+    "bad-request": 400,
+    "unauthorized": 401,
+    "not-found": 404,
+    "method-not-allowed": 405,
+    "request-timeout": 408,
+    "email-taken": 409,
+    "idempotency-key-in-use": 409,
+    "idempotency-key-reused": 422,
+    "precondition-failed": 412,
+    "body-too-large": 413,
+    "unsupported-media-type": 415,
+    "rate-limited": 429,
+    "internal-error": 500,
+    "upstream-error": 502,
+    "upstream-unavailable": 503,
+    "service-unavailable": 503,
+    "upstream-timeout": 504,
+}
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
 @pytest.fixture
@@ -26,6 +57,14 @@ def document(client: FlaskClient) -> dict[str, Any]:
     assert response.status_code == 200 and response.mimetype == "application/json"
     body: dict[str, Any] = response.get_json()
     return body
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(path, method, operation) for every operation in the document."""
+    for path, item in document["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield path, method, item[method]
 
 
 def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
@@ -56,12 +95,12 @@ def test_every_route_is_documented_with_its_methods(app: Flask, document: dict[s
 
 def test_every_operation_documents_its_problems(document: dict[str, Any]) -> None:
     expected = {
-        ("/customers", "post"): {"201", "400", "409", "413", "415", "422"},
+        ("/customers", "post"): {"201", "400", "409", "413", "415"},
         ("/customers", "get"): {"200", "400"},
         ("/customers/{customerId}", "get"): {"200", "304", "404"},
         ("/customers/{customerId}", "patch"): {"200", "400", "404", "409", "412", "415"},
         ("/customers/{customerId}", "put"): {"200", "400", "404", "409", "412", "415"},
-        ("/customers/{customerId}", "delete"): {"204", "404", "412"},
+        ("/customers/{customerId}", "delete"): {"204", "404"},
         ("/businesses/{businessId}", "get"): {"200", "400", "404", "502", "503", "504"},
         ("/customers/{customerId}/business", "get"): {"200", "404", "502", "503", "504"},
         ("/health", "get"): {"200", "503"},
@@ -69,17 +108,10 @@ def test_every_operation_documents_its_problems(document: dict[str, Any]) -> Non
     for (path, method), statuses in expected.items():
         responses = document["paths"][path][method]["responses"]
         assert statuses <= set(responses), (path, method)
-        for status, response in responses.items():
+    for path, _, operation in operations(document):
+        for status, response in operation["responses"].items():
             if status[0] in "45":
                 assert "application/problem+json" in response["content"], (path, status)
-
-
-def test_every_unsafe_operation_takes_if_match(document: dict[str, Any]) -> None:
-    operations = document["paths"]["/customers/{customerId}"]
-    for method in ("patch", "put", "delete"):
-        names = {parameter["name"] for parameter in operations[method].get("parameters", [])}
-        assert "If-Match" in names, method
-        assert "412" in operations[method]["responses"], method
 
 
 class Conformance:
@@ -91,15 +123,26 @@ class Conformance:
         self.registry: Registry[Any] = Registry().with_resource("urn:doc", resource)
 
     def check(self, path: str, method: str, response: Any) -> None:
+        """Status, required headers, media type, body schema and problem type as documented."""
         documented = self.document["paths"][path][method]["responses"]
-        assert str(response.status_code) in documented, (path, method, response.status_code)
-        content = documented[str(response.status_code)].get("content")
+        status = str(response.status_code)
+        if status not in documented:
+            status = status[0] + "XX"
+        assert status in documented, (path, method, response.status_code)
+        for name, header in documented[status].get("headers", {}).items():
+            if header.get("required"):
+                assert name in response.headers, (path, method, status, name)
+        content = documented[status].get("content")
         if not content:
             assert response.data == b""
             return
         assert response.mimetype in content
         schema = _rebase(content[response.mimetype]["schema"])
-        Draft202012Validator(schema, registry=self.registry).validate(response.get_json())
+        body = response.get_json()
+        Draft202012Validator(schema, registry=self.registry).validate(body)
+        if response.mimetype == PROBLEM_JSON:
+            listed = {TYPE_PREFIX + slug for slug in content[PROBLEM_JSON]["examples"]}
+            assert body["type"] in listed, (path, method, status, body["type"])
 
 
 def _rebase(schema: Any) -> Any:
@@ -141,39 +184,10 @@ def test_answers_match_the_documented_schemas(
         one, "patch", client.patch(url, json={"name": "C"}, headers={"If-Match": etag})
     )
     conformance.check(one, "put", client.put(url, json={"name": "D", "email": "d@example.com"}))
-    conformance.check(one, "delete", client.delete(url, headers={"If-Match": etag}))
     conformance.check(one, "delete", client.delete(url))
     conformance.check(one, "delete", client.delete(url))
     conformance.check("/health", "get", client.get("/health"))
     conformance.check("/businesses/{businessId}", "get", client.get("/businesses/123"))
-
-
-def test_create_declares_idempotency_key_and_its_answers(
-    client: FlaskClient, document: dict[str, Any]
-) -> None:
-    create = document["paths"]["/customers"]["post"]
-    (parameter,) = create["parameters"]
-    assert (parameter["name"], parameter["in"], parameter["required"]) == (
-        "Idempotency-Key",
-        "header",
-        False,
-    )
-    assert parameter["schema"]["maxLength"] == 255
-    responses = create["responses"]
-    assert "Retry-After" in responses["409"]["headers"]
-    for status in ("201", "400", "409", "422"):
-        assert "Idempotent-Replayed" in responses[status]["headers"], status
-    # and the answers are as documented
-    conformance = Conformance(document)
-    keyed = {"Idempotency-Key": "doc-key"}
-    body = {"name": "A", "email": "a@example.com"}
-    conformance.check("/customers", "post", client.post("/customers", json=body, headers=keyed))
-    replay = client.post("/customers", json=body, headers=keyed)
-    assert replay.headers["Idempotent-Replayed"] == "true"
-    conformance.check("/customers", "post", replay)
-    conformance.check("/customers", "post", client.post("/customers", json={}, headers=keyed))
-    bad_key = client.post("/customers", json=body, headers={"Idempotency-Key": ""})
-    conformance.check("/customers", "post", bad_key)
 
 
 class _Assets(HTMLParser):
@@ -206,3 +220,225 @@ def test_docs_page_loads_only_local_assets(client: FlaskClient) -> None:
     assert client.get("/docs/../app.py").status_code == 404
     assert client.get("/docs/not-an-asset.js").status_code == 404
     assert "http" not in client.get("/docs/init.js").get_data(as_text=True)
+
+
+# --- the document as the tools that read it see it ------------------------------------------
+
+
+def _document_of(settings: dict[str, Any]) -> dict[str, Any]:
+    application = create_app(settings)
+    try:
+        body: dict[str, Any] = application.test_client().get("/openapi.json").get_json()
+        return body
+    finally:
+        application.extensions["customer_store"].close()
+        application.extensions["business_client"].close()
+
+
+def test_the_document_is_the_same_with_keys_on_and_off(app_settings: dict[str, Any]) -> None:
+    # A client generated from a development instance (no keys) must be able to send one.
+    without_keys = _document_of({**app_settings, "API_KEYS": ()})
+    with_keys = _document_of({**app_settings, "API_KEYS": ("a-key",)})
+    assert without_keys == with_keys
+    assert set(without_keys["components"]["securitySchemes"]) == {"apiKey", "bearer"}
+    assert without_keys["components"]["securitySchemes"]["apiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key in the X-API-Key header.",
+    }
+    assert without_keys["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_every_data_operation_takes_a_key_and_documents_its_401(document: dict[str, Any]) -> None:
+    checked = 0
+    for path, method, operation in operations(document):
+        if path in OPEN_PATHS:
+            continue
+        assert operation["security"] == [{"bearer": []}, {"apiKey": []}], (path, method)
+        unauthorized = operation["responses"]["401"]
+        assert "WWW-Authenticate" in unauthorized["headers"], (path, method)
+        assert set(unauthorized["content"][PROBLEM_JSON]["examples"]) == {"unauthorized"}
+        checked += 1
+    assert checked == 8
+    assert document["security"] == [{"bearer": []}, {"apiKey": []}]
+
+
+def test_exactly_the_open_routes_declare_no_security(document: dict[str, Any]) -> None:
+    # The document and the key check agree on which routes are open.
+    declared_open = {path for path, _, op in operations(document) if op["security"] == []}
+    assert declared_open == set(OPEN_PATHS) == {"/", "/health", "/openapi.json", "/docs"}
+
+
+@pytest.mark.parametrize("keys", [(), ("the-key",)])
+def test_what_the_document_says_of_keys_holds(
+    app_settings: dict[str, Any], keys: tuple[str, ...]
+) -> None:
+    # GIVEN an app with keys on or off
+    application = create_app({**app_settings, "API_KEYS": keys})
+    client = application.test_client()
+    document = client.get("/openapi.json").get_json()
+    try:
+        for path, method, operation in operations(document):
+            url = path.replace("{customerId}", "missing").replace("{businessId}", "123")
+            # WHEN each operation is called without a key
+            with client.open(url, method=method.upper()) as response:
+                # THEN only data operations on an app with keys answer 401
+                expect_401 = bool(keys) and operation["security"] != []
+                assert (response.status_code == 401) == expect_401, (path, method)
+    finally:
+        application.extensions["customer_store"].close()
+        application.extensions["business_client"].close()
+
+
+def test_every_operation_has_an_id_a_known_tag_a_summary_and_a_description(
+    document: dict[str, Any],
+) -> None:
+    tags = {tag["name"] for tag in document["tags"]}
+    assert all(tag.get("description") for tag in document["tags"])
+    ids = []
+    for path, method, operation in operations(document):
+        assert operation["summary"] and operation["description"], (path, method)
+        assert operation["tags"] and set(operation["tags"]) <= tags, (path, method)
+        ids.append(operation["operationId"])
+    assert len(ids) == len(set(ids)) == 12
+
+
+def test_info_names_a_contact_and_leaves_the_licence_out(document: dict[str, Any]) -> None:
+    assert document["info"]["contact"]["name"]
+    assert "license" not in document["info"]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "server"), [("http://localhost/", "/"), ("http://h/api", "/api")]
+)
+def test_servers_are_where_the_service_is_mounted(
+    client: FlaskClient, base_url: str, server: str
+) -> None:
+    document = client.get("/openapi.json", base_url=base_url).get_json()
+    assert document["servers"] == [{"url": server, "description": "This service."}]
+
+
+def test_timestamps_are_documented_as_date_time(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for model, field in [
+        ("Customer", "createdAt"),
+        ("Customer", "updatedAt"),
+        ("Business", "fetchedAt"),
+    ]:
+        assert schemas[model]["properties"][field]["format"] == "date-time", (model, field)
+
+
+def test_every_problem_type_is_listed(document: dict[str, Any]) -> None:
+    problem_type = document["components"]["schemas"]["Problem"]["properties"]["type"]
+    assert problem_type["examples"] == [TYPE_PREFIX + slug for slug in PROBLEM_TYPES]
+    examples = document["components"]["examples"]
+    for path, _, operation in operations(document):
+        for status, response in operation["responses"].items():
+            for slug, ref in (
+                response.get("content", {}).get(PROBLEM_JSON, {}).get("examples", {}).items()
+            ):
+                # Each response names only types sent with its own status.
+                assert ref == {"$ref": f"#/components/examples/{slug}"}
+                assert str(PROBLEM_TYPES[slug]).startswith(status.rstrip("X")), (path, status, slug)
+                assert examples[slug]["value"]["status"] == PROBLEM_TYPES[slug]
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_every_problem_the_code_can_raise_is_a_listed_type() -> None:
+    assert customers.business.BadGateway in set(_subclasses(problems.Problem))
+    for cls in _subclasses(problems.Problem):
+        assert PROBLEM_TYPES.get(cls.slug) == cls.status, cls
+
+
+def test_every_operation_documents_what_any_request_can_get(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        responses = operation["responses"]
+        assert "500" in responses, (path, method)
+        if path in OPEN_PATHS:
+            assert "4XX" in responses, (path, method)
+            continue
+        assert {"401", "429"} <= set(responses), (path, method)
+        if "requestBody" in operation:
+            assert {"400", "408", "413", "415"} <= set(responses), (path, method)
+            problems_400 = set(responses["400"]["content"][PROBLEM_JSON]["examples"])
+            assert problems_400 == {"validation-error", "bad-request"}, (path, method)
+
+
+def test_retry_after_is_documented_on_every_429_and_503(document: dict[str, Any]) -> None:
+    seen = 0
+    for path, _, operation in operations(document):
+        for status in ("429", "503"):
+            if status in operation["responses"]:
+                assert "Retry-After" in operation["responses"][status]["headers"], (path, status)
+                seen += 1
+    assert seen >= 11
+
+
+def test_patch_is_documented_as_merge_patch_and_both_media_types_are_taken(
+    client: FlaskClient, customers: Customers, document: dict[str, Any]
+) -> None:
+    # A generated client sends the first (here the only) media type the document gives.
+    body = document["paths"]["/customers/{customerId}"]["patch"]["requestBody"]
+    assert list(body["content"]) == [MERGE_PATCH]
+    url = f"/customers/{customers.create()['id']}"
+    for media, phone in [(MERGE_PATCH, "1"), ("application/json", "2")]:
+        response = client.patch(url, data=f'{{"phone": "{phone}"}}', content_type=media)
+        assert response.status_code == 200 and response.get_json()["phone"] == phone
+
+
+def test_include_business_lists_the_richer_shape_first(document: dict[str, Any]) -> None:
+    # Clients try anyOf in order; a plain Customer would swallow the `business` member.
+    ok = document["paths"]["/customers/{customerId}"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"]["anyOf"] == [
+        {"$ref": "#/components/schemas/CustomerWithBusiness"},
+        {"$ref": "#/components/schemas/Customer"},
+    ]
+
+
+def test_the_next_page_cursor_is_a_header_of_its_own(
+    client: FlaskClient, customers: Customers, document: dict[str, Any]
+) -> None:
+    headers = document["paths"]["/customers"]["get"]["responses"]["200"]["headers"]
+    assert {"Link", "Next-Cursor"} <= set(headers)
+    customers.create()
+    customers.create()
+    first = client.get("/customers?limit=1")
+    cursor = first.headers["Next-Cursor"]
+    assert f"cursor={cursor}&" in first.headers["Link"] or first.headers["Link"].count(cursor)
+    second = client.get("/customers", query_string={"limit": 1, "cursor": cursor})
+    assert second.status_code == 200 and "Next-Cursor" not in second.headers
+    assert second.get_json()[0]["id"] != first.get_json()[0]["id"]
+
+
+def test_create_declares_idempotency_key_and_its_answers(
+    client: FlaskClient, document: dict[str, Any]
+) -> None:
+    create = document["paths"]["/customers"]["post"]
+    (parameter,) = create["parameters"]
+    assert (parameter["name"], parameter["in"], parameter["required"]) == (
+        "Idempotency-Key",
+        "header",
+        False,
+    )
+    assert parameter["schema"]["maxLength"] == 255
+    responses = create["responses"]
+    assert "Retry-After" in responses["409"]["headers"]
+    for status in ("201", "400", "409", "422"):
+        assert "Idempotent-Replayed" in responses[status]["headers"], status
+    # and the answers are as documented
+    conformance = Conformance(document)
+    keyed = {"Idempotency-Key": "doc-key"}
+    body = {"name": "A", "email": "a@example.com"}
+    conformance.check("/customers", "post", client.post("/customers", json=body, headers=keyed))
+    replay = client.post("/customers", json=body, headers=keyed)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    conformance.check("/customers", "post", replay)
+    conformance.check("/customers", "post", client.post("/customers", json={}, headers=keyed))
+    bad_key = client.post("/customers", json=body, headers={"Idempotency-Key": ""})
+    conformance.check("/customers", "post", bad_key)
