@@ -8,20 +8,21 @@ Nothing happens at import: no connections, no environment reads.
 
 from __future__ import annotations
 
+import atexit
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response
 
-import customers
-import db
-import logs
-import openapi
-import problems
-import security
 from business_client import BusinessClient
-from config import DEFAULTS, check_settings, settings_from_env
-from jsonio import OrjsonProvider, json_response
+from customers import businesses, openapi, routes, service
+from customers.config import DEFAULTS, check_settings, settings_from_env
+from customers.stores import open_store
+from customers.web import errors, problems, request_context, security
+from customers.web.access_log import RequestLogMiddleware
+from customers.web.jsonio import OrjsonProvider
+from customers.web.log_setup import configure_logging
 
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
@@ -71,19 +72,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json = OrjsonProvider(app)
 
     # Logging first, so everything after it logs as JSON lines.
-    logs.configure_logging(app.config["LOG_LEVEL"])
+    configure_logging(app.config["LOG_LEVEL"])
 
-    # Errors: every failure leaves as a problem document.
+    # Errors: every failure leaves as a problem document; the store's and the business
+    # client's own errors are mapped to theirs in one place.
     problems.init_app(app)
+    errors.init_app(app)
 
     # Request ids and the access line (see the middleware at the end).
-    logs.init_app(app)
+    request_context.init_app(app)
 
     # Access: the API key check (before any other work), rate limits, CORS.
     security.init_app(app)
 
     # Long-lived collaborators, one per app, reached through app.extensions.
-    db.init_app(app)
+    store = app.extensions["customer_store"] = open_store(app.config)
     app.extensions["business_client"] = BusinessClient(
         base_url=app.config["BUSINESS_API_URL"],
         connect_timeout=app.config["BUSINESS_CONNECT_TIMEOUT"],
@@ -100,47 +103,36 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     # Routes: the customers resource, business lookups, health, the API's own docs, and the
     # base URL, which points at the rest.
-    customers.init_app(app)
+    app.register_blueprint(routes.bp)
+    app.register_blueprint(businesses.bp)
+    app.register_blueprint(service.bp)
     app.register_blueprint(openapi.bp)
-    app.add_url_rule("/health", view_func=health)
-    app.add_url_rule("/", view_func=index)
+
+    @app.cli.command("init-db")
+    def init_db_command() -> None:
+        """Create the schema (idempotent; it is also created at start)."""
+        print(f"store ready: {store.kind}")
 
     # Around all of it: security headers outermost, then request id and access line.
     app.middleware = security.SecurityHeadersMiddleware(
-        logs.RequestLogMiddleware(
+        RequestLogMiddleware(
             app.wsgi_app, app.config["CUSTOMER_STORE"], log_level=app.config["LOG_LEVEL"]
         )
     )
     return app
 
 
-def index() -> Response:
-    """Where to go from the base URL: the customers, the API's description and its docs."""
-    # Under a base path (a proxy's prefix, API Gateway's stage) the links keep it.
-    base = request.script_root
-    return json_response(
-        {
-            "name": "customer-api",
-            "links": {
-                "customers": {"href": f"{base}/customers"},
-                "openapi": {"href": f"{base}/openapi.json"},
-                "docs": {"href": f"{base}/docs"},
-            },
-        }
-    )
-
-
-def health() -> Response:
-    """Liveness: 200 while the store answers, else 503."""
-    store: db.CustomerStore = current_app.extensions["customer_store"]
-    try:
-        store.ping()
-    except db.StoreError:
-        raise problems.ServiceUnavailable("The store does not answer.") from None
-    return json_response({"status": "ok", "store": store.kind})
+def served_app() -> Flask:
+    """The app as a server runs it (granian calls this in each worker): its store closed at exit."""
+    app = create_app()
+    atexit.register(app.extensions["customer_store"].close)
+    return app
 
 
 if __name__ == "__main__":
-    from server import main
+    # `python app.py`: the same module serves as `app` in granian's workers, so that it is
+    # loaded once, not a second time under its import name.
+    sys.modules.setdefault("app", sys.modules["__main__"])
+    from customers.serving import main
 
     main()

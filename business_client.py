@@ -34,7 +34,7 @@ import requests
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from business_normalize import normalize_company
+from customers.register.normalize import normalize_company
 
 DEFAULT_BASE_URL = "https://avoindata.prh.fi/opendata-ytj-api/v3"
 USER_AGENT = "customer-api/1.0 (business lookup; python-requests)"

@@ -21,7 +21,7 @@ EVENT = ROOT / "tests" / "events" / "apigw_v2.json"
 SERVICE = """
 import json, time
 started = time.perf_counter()
-import lambda_handler
+from customers.aws import lambda_handler
 event = json.load(open({event!r}))
 event["rawPath"] = event["requestContext"]["http"]["path"] = "/customers"
 class Context:

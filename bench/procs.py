@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from config import CONVERTERS
+from customers.config import CONVERTERS
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

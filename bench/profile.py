@@ -40,7 +40,7 @@ from werkzeug.test import EnvironBuilder
 
 from bench import loadgen, procs
 from bench.upstream import running_register
-from config import CONVERTERS
+from customers.config import CONVERTERS
 
 RESULTS_DIR = Path(__file__).parent / "results"
 SCENARIOS = ("get_one", "list_page", "create", "mixed", "business_cached")

@@ -1,7 +1,7 @@
 """Why granian: the same service under granian and under gunicorn's threaded worker.
 
 Run from the repository root: `.venv/bin/python -m bench.servers`. Both serve the
-app that `server.served_app` builds (in-memory store, one process, the same number
+app that `app.served_app` builds (in-memory store, one process, the same number
 of threads), pinned to one core with wrk on the other, seeded with the same 10,000
 customers; each scenario runs on each server back to back. BENCH_SECONDS sets the
 length of a measured run (default 10). Exit 1 on any non-2xx answer or socket error.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench import procs
 from bench.run import SCENARIOS, Bench, env_number, pick_cpus, show
-from config import SERVER_THREADS
+from customers.config import SERVER_THREADS
 
 COMPARED = ("get_one", "list_page", "mixed")
 
@@ -29,7 +29,7 @@ def gunicorn_command() -> list[str]:
         "sh",
         "-c",
         'exec "$0" -m gunicorn --worker-class=gthread --workers=1 --threads="$1" '
-        '--bind="127.0.0.1:$PORT" "server:served_app()"',
+        '--bind="127.0.0.1:$PORT" "app:served_app()"',
         procs.PYTHON,
         str(SERVER_THREADS),
     ]

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, jsonify, request
 
-from config import SERVER_THREADS
+from customers.config import SERVER_THREADS
 
 # What the service answers for the stand-in register's company, give or take.
 BUSINESS: dict[str, Any] = {

@@ -1,16 +1,18 @@
-"""Customer views: parse, validate, call the store, shape the answer."""
+"""The customers resource: its blueprint and views (parse, validate, call the store, answer).
+
+Store errors (not found, email taken, version mismatch) pass through the views and
+become problems in `customers.web.errors`.
+"""
 
 from __future__ import annotations
 
-import json
-import re
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, current_app, request
-from pydantic import BaseModel, ValidationError
+from flask import Blueprint, Response, request
 
-from customers import bp
+from customers.businesses import customer_with_business
+from customers.idempotency import idempotent, recorded
 from customers.paging import InvalidCursor, decode_cursor, encode_cursor
 from customers.preconditions import read_entity_tags
 from customers.schemas import (
@@ -20,109 +22,28 @@ from customers.schemas import (
     CustomerFilter,
     CustomerPatch,
     CustomerReplace,
-    describe_errors,
 )
-from db import MAX_VERSION, CustomerNotFound, CustomerRecord, EmailTaken, VersionMismatch
-from idempotency import idempotent, recorded
-from jsonio import json_response
-from problems import (
-    EmailConflict,
-    NotFound,
-    PreconditionFailed,
-    UnsupportedMediaType,
-    ValidationFailed,
-    field_errors,
+from customers.view_helpers import (
+    checked_id,
+    customer_response,
+    etag_of,
+    expected_version,
+    find,
+    json_body,
+    query_args,
+    store,
+    validated,
 )
+from customers.web.problems import PreconditionFailed, ValidationFailed, field_errors
+from db import CustomerRecord
 
-if TYPE_CHECKING:
-    from db import CustomerStore
+bp = Blueprint("customers", __name__)
 
 JSON_TYPES = frozenset({"application/json"})
 PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
 MAX_LIMIT, DEFAULT_LIMIT = 500, 100
-MAX_ID_LENGTH = 64
-# The ETag of a version: its decimal digits, without leading zeros (see etag_of).
-VERSION_TAG = re.compile(r"[1-9][0-9]{0,18}")
 # Left as they are in a query string, as Werkzeug's URL building does (WHATWG URL spec).
 QUERY_SAFE = "!$'()*,/:;?@"
-
-
-def store() -> CustomerStore:
-    """The app's customer store."""
-    customer_store: CustomerStore = current_app.extensions["customer_store"]
-    return customer_store
-
-
-# --- request parsing -------------------------------------------------------------------
-
-
-def query_args(*allowed: str) -> dict[str, str]:
-    """The query parameters as single values; unknown or repeated ones are a 400."""
-    if not request.query_string:
-        return {}
-    errors = [
-        (name, "is not a known query parameter") for name in request.args if name not in allowed
-    ]
-    errors += [
-        (name, "must be given at most once")
-        for name, values in request.args.lists()
-        if name in allowed and len(values) > 1
-    ]
-    if errors:
-        raise ValidationFailed("The query is not valid.", errors=field_errors(errors))
-    return request.args.to_dict()
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        # One pass: counting each name again would be quadratic in a body of many members.
-        seen: set[str] = set()
-        duplicate = ""
-        for name, _ in pairs:
-            if name in seen:
-                duplicate = name
-                break
-            seen.add(name)
-        raise ValidationFailed(
-            "The body has a member more than once.",
-            errors=field_errors([(duplicate, "is given more than once")]),
-        )
-    return result
-
-
-def json_body(allowed_types: frozenset[str]) -> dict[str, Any]:
-    """The body as a JSON object; 415 for other media types, 400 for anything malformed."""
-    if request.mimetype not in allowed_types:
-        raise UnsupportedMediaType(f"Send the body as {' or '.join(sorted(allowed_types))}.")
-    charset = request.mimetype_params.get("charset", "utf-8").lower()
-    if charset not in ("utf-8", "utf8"):
-        raise UnsupportedMediaType("Send the body encoded as UTF-8.")
-    raw = request.get_data(cache=True)
-    try:
-        body = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
-    except UnicodeDecodeError:
-        raise ValidationFailed("The body is not valid UTF-8.") from None
-    except RecursionError:
-        raise ValidationFailed("The body is nested too deeply.") from None
-    except ValueError:
-        raise ValidationFailed("The body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ValidationFailed("The body must be a JSON object.")
-    return body
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def validated(
-    model: type[M], body: dict[str, Any], *, detail: str = "The body has invalid fields."
-) -> M:
-    """`body` checked against `model`; every bad field is named in one 400."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise ValidationFailed(detail, errors=field_errors(describe_errors(exc))) from None
 
 
 def parse_limit(raw: str | None) -> int:
@@ -135,88 +56,6 @@ def parse_limit(raw: str | None) -> int:
             errors=field_errors([("limit", f"must be an integer from 1 to {MAX_LIMIT}")]),
         )
     return int(raw)
-
-
-def expected_version(customer_id: str) -> int | None:
-    """The version a write must find, from `If-Match` and `If-None-Match`; None without them.
-
-    Raises the 412 problem when a condition is false or cannot be read, and the 404
-    problem first when the customer does not exist: RFC 9110 §13.2.1 has preconditions
-    ignored when the request would fail without them. One strong tag goes to the store,
-    which compares it atomically; other conditions are checked against a read, and the
-    write is pinned to the version read, so a change in between is a 412 as well.
-    """
-    if_match = read_entity_tags(request.headers.get("If-Match"))
-    if_none_match = read_entity_tags(request.headers.get("If-None-Match"))
-    if if_none_match is None:
-        if if_match is None or if_match.star:  # `*`: any version; the store answers 404
-            return None
-        if len(if_match.strong) == 1:
-            version = version_of(next(iter(if_match.strong)))
-            if version is not None:
-                return version
-    current = find(customer_id)
-    etag = etag_of(current)
-    if if_match is not None and not if_match.matches_strongly(etag):
-        raise PreconditionFailed(
-            "If-Match does not match the customer's current ETag."
-            if if_match.readable
-            else "If-Match is not a list of entity tags, so it matches no ETag."
-        )
-    if if_none_match is not None and (
-        not if_none_match.readable or if_none_match.matches_weakly(etag)
-    ):
-        raise PreconditionFailed(
-            "If-None-Match matches the customer's current ETag."
-            if if_none_match.readable
-            else "If-None-Match is not a list of entity tags, so it cannot be evaluated."
-        )
-    return current.version
-
-
-# --- response shaping ------------------------------------------------------------------
-
-
-def etag_of(record: CustomerRecord) -> str:
-    """The strong entity tag of the customer's current version."""
-    return str(record.version)
-
-
-def version_of(etag: str) -> int | None:
-    """The version whose ETag is `etag`; None when no version can have it.
-
-    Compared as text, as a strong comparison must be: "01" is not the ETag of version 1,
-    and digits beyond any version are never converted (int() refuses 4301 digits).
-    """
-    if VERSION_TAG.fullmatch(etag) and (version := int(etag)) <= MAX_VERSION:
-        return version
-    return None
-
-
-def customer_response(record: CustomerRecord, status: int = 200) -> Response:
-    response = json_response(record.to_public(), status)
-    response.set_etag(etag_of(record))
-    return response
-
-
-def find(customer_id: str) -> CustomerRecord:
-    """The customer with this id; raises the 404 problem."""
-    try:
-        if len(customer_id) > MAX_ID_LENGTH:
-            raise CustomerNotFound(customer_id)
-        return store().get(customer_id)
-    except CustomerNotFound:
-        raise NotFound("No customer has this id.") from None
-
-
-def _conflict() -> EmailConflict:
-    return EmailConflict(
-        "Another customer already uses this email.",
-        errors=field_errors([("email", "is already in use")]),
-    )
-
-
-# --- views -----------------------------------------------------------------------------
 
 
 def created_response(record: CustomerRecord) -> Response:
@@ -234,16 +73,13 @@ def create_customer() -> Response:
     """Create a customer; a retry with the same `Idempotency-Key` gets the first answer."""
     query_args()
     data = validated(CustomerCreate, json_body(JSON_TYPES))
-    try:
-        record = store().create(
-            name=data.name,
-            email=data.email,
-            phone=data.phone,
-            business_id=data.businessId,
-            idempotency=recorded(created_response),
-        )
-    except EmailTaken:
-        raise _conflict() from None
+    record = store().create(
+        name=data.name,
+        email=data.email,
+        phone=data.phone,
+        business_id=data.businessId,
+        idempotency=recorded(created_response),
+    )
     return created_response(record)
 
 
@@ -294,8 +130,6 @@ def get_customer(customer_id: str) -> Response:
         )
     record = find(customer_id)
     if "include" in args:
-        from customers.business import customer_with_business
-
         return customer_with_business(record)
     tag = etag_of(record)
     # An If-None-Match that cannot be read matches nothing: the full answer is the safe one.
@@ -309,16 +143,7 @@ def get_customer(customer_id: str) -> Response:
 
 def _update(customer_id: str, changes: dict[str, str | None]) -> Response:
     expected = expected_version(customer_id)
-    if len(customer_id) > MAX_ID_LENGTH:
-        raise NotFound("No customer has this id.")
-    try:
-        record = store().update(customer_id, changes=changes, expected_version=expected)
-    except CustomerNotFound:
-        raise NotFound("No customer has this id.") from None
-    except EmailTaken:
-        raise _conflict() from None
-    except VersionMismatch:
-        raise PreconditionFailed("If-Match does not match the customer's current ETag.") from None
+    record = store().update(checked_id(customer_id), changes=changes, expected_version=expected)
     return customer_response(record)
 
 
@@ -358,12 +183,5 @@ def delete_customer(customer_id: str) -> Response:
     """Delete a customer; with `If-Match`, only while it still has that ETag."""
     query_args()
     expected = expected_version(customer_id)
-    if len(customer_id) > MAX_ID_LENGTH:
-        raise NotFound("No customer has this id.")
-    try:
-        store().delete(customer_id, expected_version=expected)
-    except CustomerNotFound:
-        raise NotFound("No customer has this id.") from None
-    except VersionMismatch:
-        raise PreconditionFailed("If-Match does not match the customer's current ETag.") from None
+    store().delete(checked_id(customer_id), expected_version=expected)
     return Response(status=204)

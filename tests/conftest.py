@@ -14,8 +14,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug.serving import make_server
 
 from app import create_app
-from config import CONVERTERS
-from db import CustomerStore, SqliteStore
+from customers.config import CONVERTERS
+from customers.stores.sqlite import SqliteStore
+from db import CustomerStore
 
 pytest_plugins = ["tests.dynamo"]
 

@@ -17,7 +17,7 @@ import pytest
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from dynamo_store import DynamoStore
+    from customers.stores.dynamodb import DynamoStore
 
 REGION = "eu-north-1"
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -122,7 +122,7 @@ def dynamo_table_name(dynamo_client: DynamoDBClient) -> Iterator[str]:
 @pytest.fixture
 def dynamo_table(dynamo_client: DynamoDBClient, dynamo_table_name: str) -> str:
     """A fresh, empty table with both indexes, made the way the service makes it."""
-    from dynamo_store import DynamoStore
+    from customers.stores.dynamodb import DynamoStore
 
     DynamoStore(dynamo_table_name, client=dynamo_client).create_table_if_missing()
     return dynamo_table_name
@@ -130,7 +130,7 @@ def dynamo_table(dynamo_client: DynamoDBClient, dynamo_table_name: str) -> str:
 
 @pytest.fixture
 def dynamo_store(dynamo_client: DynamoDBClient, dynamo_table: str) -> Iterator[DynamoStore]:
-    from dynamo_store import DynamoStore
+    from customers.stores.dynamodb import DynamoStore
 
     store = DynamoStore(dynamo_table, client=dynamo_client)
     yield store

@@ -13,8 +13,8 @@ from dotenv import dotenv_values
 from flask.cli import ScriptInfo
 
 from app import create_app
-from config import ConfigError, settings_from_env
-from server import worker_count
+from customers.config import ConfigError, settings_from_env
+from customers.serving import worker_count
 from tests.served import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +70,7 @@ def test_values_are_converted(name: str, value: str, expected: object) -> None:
 
 
 def test_secret_values_are_not_echoed_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("config.CONVERTERS", {"API_KEYS": _refuse})
+    monkeypatch.setattr("customers.config.CONVERTERS", {"API_KEYS": _refuse})
     with pytest.raises(ConfigError) as raised:
         settings_from_env({"API_KEYS": "super-secret"})
     assert "super-secret" not in str(raised.value)

@@ -17,7 +17,7 @@ from tests.dynamo import REGION
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from dynamo_store import DynamoStore
+    from customers.stores.dynamodb import DynamoStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +94,7 @@ def test_table_creation_is_idempotent(dynamo_store: DynamoStore) -> None:
 def test_from_settings_creates_its_table(
     moto_endpoint: str, dynamo_table_name: str, aws_environ: None
 ) -> None:
-    from dynamo_store import DynamoStore
+    from customers.stores.dynamodb import DynamoStore
 
     store = DynamoStore.from_settings(
         {
@@ -115,7 +115,7 @@ def test_from_settings_creates_its_table(
 def test_ping_without_the_table_is_unavailable(
     moto_endpoint: str, dynamo_table_name: str, aws_environ: None
 ) -> None:
-    from dynamo_store import DynamoStore
+    from customers.stores.dynamodb import DynamoStore
 
     store = DynamoStore(dynamo_table_name, region=REGION, endpoint_url=moto_endpoint)
     try:
@@ -126,7 +126,7 @@ def test_ping_without_the_table_is_unavailable(
 
 
 def test_ping_against_a_closed_port_is_unavailable(aws_environ: None) -> None:
-    from dynamo_store import DynamoStore
+    from customers.stores.dynamodb import DynamoStore
 
     # GIVEN a loopback port nothing listens on (bound, then released)
     with socket.socket() as probe:

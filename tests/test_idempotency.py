@@ -19,9 +19,9 @@ import requests
 from flask import Flask, Response
 from werkzeug.exceptions import BadRequest
 
+from customers.idempotency import idempotent, request_fingerprint
+from customers.web.security import fingerprint
 from db import ClaimLost, CustomerStore, IdempotencyRecord
-from idempotency import idempotent, request_fingerprint
-from security import fingerprint
 from tests.conftest import LiveServer
 
 PROBLEM = "application/problem+json"

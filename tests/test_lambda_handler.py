@@ -111,7 +111,7 @@ class Answer:
 def lambda_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """`lambda_handler` imported afresh, so its app is built from this test's environment."""
     monkeypatch.setenv("LOG_LEVEL", "INFO")
-    import lambda_handler
+    from customers.aws import lambda_handler
 
     module = importlib.reload(lambda_handler)
     yield module
@@ -247,7 +247,7 @@ def test_api_keys_come_from_ssm_once_per_container(
     monkeypatch.setenv("REQUIRE_API_KEYS", "1")
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    import lambda_handler
+    from customers.aws import lambda_handler
 
     module = importlib.reload(lambda_handler)
     try:
@@ -280,7 +280,7 @@ def test_the_dynamodb_store_through_the_handler(
         "AWS_REGION": REGION,
     }.items():
         monkeypatch.setenv(name, value)
-    import lambda_handler
+    from customers.aws import lambda_handler
 
     module = importlib.reload(lambda_handler)
     try:

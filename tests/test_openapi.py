@@ -15,12 +15,11 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-import customers.business
-import problems
 from app import create_app
-from openapi import MERGE_PATCH
-from problems import PROBLEM_JSON, TYPE_PREFIX
-from security import OPEN_PATHS
+from customers.openapi import MERGE_PATCH
+from customers.web import problems
+from customers.web.problems import PROBLEM_JSON, TYPE_PREFIX
+from customers.web.security import OPEN_PATHS
 from tests.conftest import Customers
 
 # The docs page's own files: served by the service, not part of the API.
@@ -351,7 +350,7 @@ def _subclasses(cls: type) -> Iterator[type]:
 
 
 def test_every_problem_the_code_can_raise_is_a_listed_type() -> None:
-    assert customers.business.BadGateway in set(_subclasses(problems.Problem))
+    assert problems.BadGateway in set(_subclasses(problems.Problem))
     for cls in _subclasses(problems.Problem):
         assert PROBLEM_TYPES.get(cls.slug) == cls.status, cls
 

@@ -21,8 +21,8 @@ from werkzeug import exceptions as werkzeug_exceptions
 from werkzeug.datastructures import WWWAuthenticate
 
 from app import create_app
+from customers.web.problems import FOR_STATUS, TYPE_PREFIX, slug_for_status
 from db import StoreUnavailable
-from problems import FOR_STATUS, TYPE_PREFIX, slug_for_status
 from tests.conftest import Customers, LiveServer
 
 KEY = "problem-types-key"

@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
-from config import ConfigError
-from security import KeyRing, fingerprint
+from customers.config import ConfigError
+from customers.web.security import KeyRing, fingerprint
 from tests.conftest import TEST_SETTINGS, LiveServer
 
 KEY, OTHER_KEY = "s3cret-key-one", "s3cret-key-two"

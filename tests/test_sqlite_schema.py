@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import db
-from db import IdempotencyRecord
+from customers.stores import sqlite as db
+from db import EmailTaken, IdempotencyRecord
 
 # The layout of schema version 1, as files made by earlier releases hold it.
 SCHEMA_V1 = """
@@ -88,7 +88,7 @@ def test_a_version_1_file_is_migrated_with_every_row_and_rule_kept(tmp_path: Pat
         assert store.get("id-3").email == "C3@Example.com"
         same_business = store.list_page(limit=10, business_id="0112038-9")
         assert [record.id for record in same_business.items] == ["id-1", "id-3"]
-        with pytest.raises(db.EmailTaken):
+        with pytest.raises(EmailTaken):
             store.create(name="Again", email="c2@EXAMPLE.com", phone=None, business_id=None)
     finally:
         store.close()
@@ -125,7 +125,7 @@ def test_a_version_2_file_gains_the_idempotency_table_with_every_row_kept(
     store = db.SqliteStore(str(path))
     try:
         assert store.get("id-1").version == 3
-        with pytest.raises(db.EmailTaken):
+        with pytest.raises(EmailTaken):
             store.create(name="Again", email="KEPT@x.io", phone=None, business_id=None)
         claim = IdempotencyRecord("-", "key", "fingerprint", "token", 100)
         assert store.claim_idempotency_key(claim, now=1) is None

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from config import ConfigError, settings_from_env
-from db import is_in_memory
-from server import worker_count
+from customers.config import ConfigError, settings_from_env
+from customers.serving import worker_count
+from customers.stores.sqlite import is_in_memory
 from tests.served import ROOT, ServerProcess, free_port, run_to_exit
 
 # Every way sqlite can be told to keep a database inside its process, and look-alikes

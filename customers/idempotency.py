@@ -32,15 +32,15 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from db import ClaimLost, IdempotencyRecord
-from logs import record_idempotency
-from problems import (
+from customers.web.problems import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     Problem,
     ValidationFailed,
     field_errors,
 )
+from customers.web.request_context import record_idempotency
+from db import ClaimLost, IdempotencyRecord, StoreError
 
 if TYPE_CHECKING:
     from db import AnswerOf, CustomerRecord, CustomerStore
@@ -196,12 +196,13 @@ def idempotent(view: Callable[[], Response]) -> Callable[[], Response]:
         try:
             try:
                 response = view()
-            except (Problem, HTTPException) as error:
-                status = error.status if isinstance(error, Problem) else error.code
-                if status not in RECORDED_STATUSES:
-                    raise
+            except ClaimLost:
+                raise
+            except (Problem, HTTPException, StoreError) as error:
                 # Rendered here by the app's own handlers, so that it can be recorded.
                 response = current_app.make_response(current_app.handle_user_exception(error))
+                if response.status_code not in RECORDED_STATUSES:
+                    raise
             if response.status_code not in RECORDED_STATUSES:
                 store.release_idempotency_key(claim)
             elif not (hold.answered_in_create and response.status_code == 201):

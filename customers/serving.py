@@ -10,17 +10,20 @@ naming the setting instead of a traceback from each worker.
 
 from __future__ import annotations
 
-import atexit
 import errno
 import os
 import socket
 import sqlite3
 import sys
 
-from flask import Flask
-
-from config import DEFAULTS, SERVER_THREADS, ConfigError, check_settings, settings_from_env
-from db import SqliteStore, is_in_memory
+from customers.config import (
+    DEFAULTS,
+    SERVER_THREADS,
+    ConfigError,
+    check_settings,
+    settings_from_env,
+)
+from customers.stores.sqlite import SqliteStore, is_in_memory
 
 
 def worker_count(settings: dict[str, object]) -> int:
@@ -80,22 +83,13 @@ def check_store_opens(settings: dict[str, object]) -> None:
         raise ConfigError(f"SQLITE_PATH={path!r}: cannot open the database: {exc}") from None
 
 
-def served_app() -> Flask:
-    """The factory granian calls in each worker: the app, its store closed at exit."""
-    from app import create_app
-
-    app = create_app()
-    atexit.register(app.extensions["customer_store"].close)
-    return app
-
-
 def main() -> None:
     """Serve on HOST:PORT until SIGTERM or SIGINT; in-flight requests finish first."""
     from granian import Granian
     from granian.constants import Interfaces
     from granian.log import LogLevels
 
-    from logs import server_log_config
+    from customers.web.log_setup import server_log_config
 
     try:
         settings = {**DEFAULTS, **settings_from_env()}
@@ -106,7 +100,7 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"customer-api: {exc}")
     Granian(
-        "server:served_app",
+        "app:served_app",  # by name: the factory is imported in each worker, not here
         factory=True,
         interface=Interfaces.WSGI,
         address=str(settings["HOST"]),

@@ -21,8 +21,8 @@ import structlog
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from jsonio import json_response
-from logs import current_request_id, current_route
+from customers.web.jsonio import json_response
+from customers.web.request_context import current_request_id, current_route
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:customer-api:problem:"
@@ -160,6 +160,24 @@ class ServiceUnavailable(Problem):
     """A dependency (the store, the business register) cannot answer now."""
 
     status, title, slug = 503, "Service Unavailable", "service-unavailable"
+
+
+class BadGateway(Problem):
+    """The register answered with an error or with something that is not its JSON."""
+
+    status, title, slug = 502, "Bad Gateway", "upstream-error"
+
+
+class UpstreamUnavailableProblem(Problem):
+    """The register is unavailable for now, or the breaker keeps calls away from it."""
+
+    status, title, slug = 503, "Service Unavailable", "upstream-unavailable"
+
+
+class GatewayTimeout(Problem):
+    """The register did not answer within the deadline."""
+
+    status, title, slug = 504, "Gateway Timeout", "upstream-timeout"
 
 
 def _clipped(text: str, limit: int) -> str:

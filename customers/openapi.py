@@ -22,7 +22,7 @@ from pydantic.json_schema import models_json_schema
 from business_client import Business
 from customers.routes import DEFAULT_LIMIT, MAX_LIMIT
 from customers.schemas import Customer, CustomerCreate, CustomerPatch, CustomerReplace
-from problems import PROBLEM_JSON, TYPE_PREFIX, NotFound
+from customers.web.problems import PROBLEM_JSON, TYPE_PREFIX, NotFound
 
 bp = Blueprint("docs", __name__)
 SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).parent / "dist"

@@ -20,8 +20,8 @@ import structlog
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import TooManyRequests
 
-from config import ConfigError
-from problems import Unauthorized
+from customers.config import ConfigError
+from customers.web.problems import Unauthorized
 
 log = structlog.get_logger(__name__)
 

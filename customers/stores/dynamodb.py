@@ -1,4 +1,4 @@
-"""The customer store on DynamoDB: the same interface as `db.SqliteStore`, one table.
+"""The customer store on DynamoDB: the same interface as the sqlite store, one table.
 
 Items (partition key `pk` only):
   CUSTOMER#<id>  id, name, email, phone?, businessId?, createdAt, updatedAt, version (N),

@@ -1,0 +1,35 @@
+"""The service's own routes: the base URL, which points at the rest, and liveness."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from customers.view_helpers import store
+from customers.web.jsonio import json_response
+
+bp = Blueprint("service", __name__)
+
+
+@bp.get("/")
+def index() -> Response:
+    """Where to go from the base URL: the customers, the API's description and its docs."""
+    # Under a base path (a proxy's prefix, API Gateway's stage) the links keep it.
+    base = request.script_root
+    return json_response(
+        {
+            "name": "customer-api",
+            "links": {
+                "customers": {"href": f"{base}/customers"},
+                "openapi": {"href": f"{base}/openapi.json"},
+                "docs": {"href": f"{base}/docs"},
+            },
+        }
+    )
+
+
+@bp.get("/health")
+def health() -> Response:
+    """Liveness: 200 while the store answers, else 503 (StoreUnavailable, in one place)."""
+    customer_store = store()
+    customer_store.ping()
+    return json_response({"status": "ok", "store": customer_store.kind})
