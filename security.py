@@ -206,15 +206,14 @@ class FailedKeyLimit:
 
         self._rate = parse(rate)
         self._local = FixedWindowRateLimiter(MemoryStorage())
-        self._shared = (
+        self._storage = (
             None
             if storage_uri == MEMORY_STORAGE
-            else FixedWindowRateLimiter(
-                storage_from_string(
-                    storage_uri, wrap_exceptions=True, **limit_storage_options(storage_uri)
-                )
+            else storage_from_string(
+                storage_uri, wrap_exceptions=True, **limit_storage_options(storage_uri)
             )
         )
+        self._shared = None if self._storage is None else FixedWindowRateLimiter(self._storage)
         self._outages = outages or StorageOutageLog()
         self._clock = clock
         self._shared_down_until = 0.0
@@ -234,6 +233,13 @@ class FailedKeyLimit:
             reset = self._hit(self._local, address)
         if reset is not None:
             raise TooManyRequests(retry_after=max(1, math.ceil(reset - time.time())))
+
+    def close(self) -> None:
+        """Close the connections to the shared storage; a served process just exits."""
+        from limits.storage import RedisStorage
+
+        if isinstance(self._storage, RedisStorage):
+            self._storage.storage.close()
 
     def _hit(self, counter: Any, address: str) -> float | None:
         """Count on `counter`; None within the limit, else when the window resets."""
