@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,14 +34,17 @@ WRONG = {"Authorization": "Bearer guess"}
 
 @pytest.fixture
 def store_settings(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The served app's store: sqlite, or with `--store=dynamodb` a fresh table in moto."""
+    """The served app's store: sqlite, or with `--store=dynamodb` a fresh table in moto.
+
+    The table is made here, before the server starts, so that no worker is still busy
+    making it (and waiting for it) when a test has its answers and stops the server.
+    """
     if request.config.getoption("--store") != "dynamodb":
         return {}
     request.getfixturevalue("aws_environ")  # the credentials reach the server's environment
     return {
         "CUSTOMER_STORE": "dynamodb",
-        "DYNAMODB_TABLE": request.getfixturevalue("dynamo_table_name"),
-        "DYNAMODB_CREATE_TABLE": "1",
+        "DYNAMODB_TABLE": request.getfixturevalue("dynamo_table"),
         "AWS_ENDPOINT_URL": request.getfixturevalue("moto_endpoint"),
         "AWS_REGION": REGION,
     }
@@ -60,24 +64,43 @@ def statuses(url: str, headers: dict[str, str], count: int) -> list[int]:
         return sorted(pool.map(one, range(count)))
 
 
-def two_workers(
+def serve_two_workers(
     tmp_path: Path, redis_url: str, rate: str, store_settings: dict[str, str]
-) -> dict[str, str]:
-    return {
-        "SQLITE_PATH": str(tmp_path / "customers.db"),
-        "WORKERS": "2",
-        "API_KEYS": KEY,
-        "RATE_LIMIT": rate,
-        "RATE_LIMIT_STORAGE_URI": redis_url,
-        **store_settings,
-    }
+) -> ServerProcess:
+    """The served app in two worker processes, both with their app built.
+
+    /health answers as soon as one worker is up; a SIGTERM that reaches the other while
+    it still builds its app, before granian has set its signal handlers, is lost and
+    leaves that worker waiting forever. Each worker logs `api_keys_loaded` once built.
+    """
+    output = tmp_path / "served.log"
+    server = ServerProcess(
+        {
+            "SQLITE_PATH": str(tmp_path / "customers.db"),
+            "WORKERS": "2",
+            "API_KEYS": KEY,
+            "RATE_LIMIT": rate,
+            "RATE_LIMIT_STORAGE_URI": redis_url,
+            "LOG_LEVEL": "INFO",
+            **store_settings,
+        },
+        output=output,
+    )
+    deadline = time.monotonic() + 30
+    while output.read_text().count('"api_keys_loaded"') < 2:
+        if time.monotonic() > deadline:
+            server.kill_hard()
+            raise AssertionError("the second worker did not start")
+        time.sleep(0.05)
+    time.sleep(0.2)  # from building the app to granian's signal handlers: a few statements
+    return server
 
 
 def test_two_workers_enforce_one_limit(
     tmp_path: Path, redis_url: str, store_settings: dict[str, str]
 ) -> None:
     # GIVEN two worker processes sharing Redis, 6 requests a minute per key
-    server = ServerProcess(two_workers(tmp_path, redis_url, "6/minute", store_settings))
+    server = serve_two_workers(tmp_path, redis_url, "6/minute", store_settings)
     try:
         # WHEN 24 requests with the key arrive at once
         answered = statuses(server.url, GOOD, 24)
@@ -112,7 +135,7 @@ def test_two_instances_enforce_one_limit(redis_url: str, store_settings: dict[st
 def test_key_guessing_is_throttled_across_workers(
     tmp_path: Path, redis_url: str, store_settings: dict[str, str]
 ) -> None:
-    server = ServerProcess(two_workers(tmp_path, redis_url, "5/minute", store_settings))
+    server = serve_two_workers(tmp_path, redis_url, "5/minute", store_settings)
     try:
         guesses = statuses(server.url, WRONG, 20)
         with requests.Session() as session:
@@ -130,6 +153,7 @@ def test_forged_forwarded_for_is_ignored_without_trusted_proxies(
     redis_url: str, store_settings: dict[str, str]
 ) -> None:
     settings = {
+        "WORKERS": "1",
         "API_KEYS": KEY,
         "RATE_LIMIT": "3/minute",
         "RATE_LIMIT_STORAGE_URI": redis_url,
@@ -156,6 +180,7 @@ def test_forwarded_for_is_honoured_behind_trusted_proxies(
     redis_url: str, store_settings: dict[str, str]
 ) -> None:
     settings = {
+        "WORKERS": "1",
         "API_KEYS": KEY,
         "RATE_LIMIT": "3/minute",
         "RATE_LIMIT_STORAGE_URI": redis_url,
@@ -254,6 +279,7 @@ def test_while_redis_is_down_keys_pass_guessing_stays_limited_and_one_line_is_lo
     output = tmp_path / "served.log"
     server = ServerProcess(
         {
+            "WORKERS": "1",
             "API_KEYS": KEY,
             "RATE_LIMIT": "3/minute",
             "RATE_LIMIT_STORAGE_URI": own_redis.url,
