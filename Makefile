@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run dev moto test lint typecheck pytest fuzz bench profile e2e lock clean build-ApiFunction
+.PHONY: help run dev moto test lint typecheck pytest redis-server fuzz bench profile e2e lock clean build-ApiFunction
 
 help:
 	@echo "make run    serve the API on http://localhost:3000 (in-memory store unless SQLITE_PATH is set)"
@@ -55,9 +55,18 @@ HTTP_SUITES := tests/test_customers_api.py tests/test_paging.py tests/test_concu
 	tests/test_business_api.py tests/test_security.py \
 	tests/test_input_rules.py tests/test_problem_types.py \
 	tests/test_conditional.py tests/test_idempotency.py \
-	tests/test_generated_client.py
+	tests/test_generated_client.py tests/test_shared_limits.py
 
-pytest: $(VENV)/.dev-installed
+# Debian's redis-server for the shared-limit tests (installed when missing); the tests
+# start their own servers on free loopback ports and stop them.
+redis-server:
+	@if ! command -v redis-server >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
+	fi
+
+pytest: $(VENV)/.dev-installed redis-server
 	$(BIN)/pytest -q
 	$(BIN)/pytest -q --store=dynamodb $(HTTP_SUITES)
 

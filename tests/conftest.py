@@ -17,7 +17,7 @@ from app import create_app
 from config import CONVERTERS
 from db import CustomerStore, SqliteStore
 
-pytest_plugins = ["tests.dynamo"]
+pytest_plugins = ["tests.dynamo", "tests.redis_server"]
 
 TEST_SETTINGS: dict[str, Any] = {"TESTING": True, "SQLITE_PATH": ":memory:", "LOG_LEVEL": "INFO"}
 
