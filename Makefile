@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run dev moto test lint typecheck pytest fuzz bench profile e2e lock clean build-ApiFunction
+.PHONY: help run dev moto test lint typecheck pytest redis-server fuzz bench profile e2e lock clean build-ApiFunction
 
 help:
 	@echo "make run    serve the API on http://localhost:3000 (in-memory store unless SQLITE_PATH is set)"
@@ -49,17 +49,19 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
-# The HTTP-level suites again with the DynamoDB store (moto's server, started by the fixtures).
-HTTP_SUITES := tests/test_customers_api.py tests/test_paging.py tests/test_concurrency.py \
-	tests/test_openapi.py tests/test_races.py tests/test_hostile_input.py \
-	tests/test_business_api.py tests/test_security.py \
-	tests/test_input_rules.py tests/test_problem_types.py \
-	tests/test_conditional.py tests/test_idempotency.py \
-	tests/test_generated_client.py
 
-pytest: $(VENV)/.dev-installed
+# Debian's redis-server for the shared-limit tests (installed when missing); the tests
+# start their own servers on free loopback ports and stop them.
+redis-server:
+	@if ! command -v redis-server >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
+	fi
+
+pytest: $(VENV)/.dev-installed redis-server
 	$(BIN)/pytest -q
-	$(BIN)/pytest -q --store=dynamodb $(HTTP_SUITES)
+	$(BIN)/pytest -q --store=dynamodb tests/http  # the HTTP level again, on DynamoDB (moto server)
 
 test: lint typecheck pytest
 
@@ -71,9 +73,6 @@ profile: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.profile
 
 # `sam build` calls this with ARTIFACTS_DIR set: the Lambda package, service modules only.
-SERVICE_MODULES := app.py business_client.py business_normalize.py config.py db.py \
-	dynamo_store.py idempotency.py jsonio.py lambda_handler.py logs.py openapi.py \
-	problems.py security.py server.py customers
 # granian, the server for `make run`, has no use on Lambda.
 build-ApiFunction:
 	mkdir -p "$(ARTIFACTS_DIR)"
@@ -82,7 +81,10 @@ build-ApiFunction:
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 \
 		--only-binary=:all: -r "$(ARTIFACTS_DIR)/.requirements.txt"
 	rm "$(ARTIFACTS_DIR)/.requirements.txt"
-	cp -R $(SERVICE_MODULES) "$(ARTIFACTS_DIR)/"
+	# The service as pyproject.toml describes the package: what the tree holds, no list here.
+	python3 -m pip install --quiet --disable-pip-version-check --no-deps --no-compile \
+		--target "$(ARTIFACTS_DIR)" .
+	rm -rf "$(ARTIFACTS_DIR)"/customer_api-*.dist-info "$(ARTIFACTS_DIR)/bin" build *.egg-info
 
 # Debian's Chromium for the docs check (installed when missing); newman, playwright-core,
 # Spectral and Redocly from package-lock.json (npm ci when node_modules is missing or older
@@ -100,7 +102,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 fuzz: $(VENV)/.dev-installed
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/pytest -q tests/test_fuzz.py
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/pytest -q tests/unit/test_fuzz.py
 
 lock: $(VENV)/.dev-installed
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in

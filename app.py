@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Flask, Response
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from business_client import BusinessClient
 from customers import businesses, openapi, routes, service
@@ -119,6 +120,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, app.config["CUSTOMER_STORE"], log_level=app.config["LOG_LEVEL"]
         )
     )
+    # Behind TRUSTED_PROXIES proxies, the client address is the one the nearest of them
+    # appended to X-Forwarded-For; with none trusted that header is ignored, since any
+    # caller can send it, and the address is the connection's.
+    if app.config["TRUSTED_PROXIES"]:
+        app.middleware = ProxyFix(app.middleware, x_for=app.config["TRUSTED_PROXIES"])
     return app
 
 

@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "API_KEYS_SSM_PARAMETER": None,
     "REQUIRE_API_KEYS": False,
     "RATE_LIMIT": "",
+    "RATE_LIMIT_STORAGE_URI": "memory://",
+    "TRUSTED_PROXIES": 0,
     "CORS_ORIGINS": (),
 }
 
@@ -128,12 +130,23 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
+
+
 def _rate_limit(raw: str) -> str:
     from limits import parse_many
 
     value = raw.strip()
     if value:
         parse_many(value)
+    return value
+
+
+def _limit_storage(raw: str) -> str:
+    """memory:// (this process only) or a Redis URI that every worker and instance shares."""
+    value = raw.strip()
+    if value != "memory://" and not value.startswith(REDIS_SCHEMES):
+        raise ValueError(f"must be memory:// or a URI starting {', '.join(REDIS_SCHEMES)}")
     return value
 
 
@@ -163,11 +176,14 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "API_KEYS_SSM_PARAMETER": _text,
     "REQUIRE_API_KEYS": _flag,
     "RATE_LIMIT": _rate_limit,
+    "RATE_LIMIT_STORAGE_URI": _limit_storage,
+    "TRUSTED_PROXIES": _integer(0, 5),
     "CORS_ORIGINS": _csv,
 }
 
-# Values that are secrets: a conversion error must not echo them.
-SECRET_SETTINGS = frozenset({"API_KEYS"})
+# Values that are secrets: a conversion error must not echo them (a Redis URI may hold
+# a password).
+SECRET_SETTINGS = frozenset({"API_KEYS", "RATE_LIMIT_STORAGE_URI"})
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -83,6 +83,21 @@ def check_store_opens(settings: dict[str, object]) -> None:
         raise ConfigError(f"SQLITE_PATH={path!r}: cannot open the database: {exc}") from None
 
 
+def check_limit_storage(settings: dict[str, object], workers: int) -> None:
+    """Refuse a RATE_LIMIT that several processes would each count on their own.
+
+    With memory:// every worker keeps its own counts, so N workers would allow N times
+    the advertised limit; raises ConfigError instead of quietly serving that.
+    """
+    if settings["RATE_LIMIT"] and settings["RATE_LIMIT_STORAGE_URI"] == "memory://" and workers > 1:
+        raise ConfigError(
+            f"RATE_LIMIT={settings['RATE_LIMIT']} with RATE_LIMIT_STORAGE_URI=memory:// and "
+            f"{workers} workers: each worker would count on its own and allow {workers} times "
+            "the limit. Set RATE_LIMIT_STORAGE_URI to a Redis URI (redis://host:6379/0) "
+            "shared by every worker, or run WORKERS=1."
+        )
+
+
 def main() -> None:
     """Serve on HOST:PORT until SIGTERM or SIGINT; in-flight requests finish first."""
     from granian import Granian
@@ -95,6 +110,7 @@ def main() -> None:
         settings = {**DEFAULTS, **settings_from_env()}
         check_settings(settings)
         workers = worker_count(settings)
+        check_limit_storage(settings, workers)
         check_store_opens(settings)
         check_port_free(str(settings["HOST"]), int(str(settings["PORT"])))
     except ConfigError as exc:

@@ -18,7 +18,7 @@ from customers.config import CONVERTERS
 from customers.stores.sqlite import SqliteStore
 from db import CustomerStore
 
-pytest_plugins = ["tests.dynamo"]
+pytest_plugins = ["tests.dynamo", "tests.redis_server"]
 
 TEST_SETTINGS: dict[str, Any] = {"TESTING": True, "SQLITE_PATH": ":memory:", "LOG_LEVEL": "INFO"}
 

@@ -13,15 +13,54 @@ from typing import Any
 
 from apig_wsgi import make_lambda_handler
 
-from app import create_app
+from app import WsgiApp, create_app
+from customers.config import ConfigError
 
 app = create_app()
+if app.config["TRUSTED_PROXIES"]:
+    raise ConfigError(
+        "TRUSTED_PROXIES: leave it at 0 on Lambda, where the client address is the "
+        "event's source IP and X-Forwarded-For is never trusted"
+    )
+
+
+def event_source_ip(environ: dict[str, Any]) -> str | None:
+    """The caller's address as API Gateway or the load balancer saw it.
+
+    apig-wsgi takes the first X-Forwarded-For entry of REST (v1) and ALB events, which
+    is whatever the caller put there; API Gateway and ALB append the address they saw,
+    so for ALB it is the last entry, and REST events carry it as `identity.sourceIp`
+    (HTTP API v2 events as `http.sourceIp`, which apig-wsgi already uses).
+    """
+    context = environ.get("apig_wsgi.request_context")
+    if not isinstance(context, dict):
+        return None
+    for source in (context.get("http"), context.get("identity")):
+        if isinstance(source, dict) and source.get("sourceIp"):
+            return str(source["sourceIp"])
+    if "elb" in context:
+        appended = environ.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
+        return appended or None
+    return None
+
+
+def from_event_source(wsgi_app: WsgiApp) -> WsgiApp:
+    """`wsgi_app` with REMOTE_ADDR set to the event's source IP, for limits and logs."""
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        address = event_source_ip(environ)
+        if address is not None:
+            environ["REMOTE_ADDR"] = address
+        return wsgi_app(environ, start_response)
+
+    return serve
+
 
 # Binary support on: JSON, problem documents, HTML, CSS and JavaScript still leave as
 # text (`isBase64Encoded: false`, apig-wsgi's non-binary prefixes); only the docs
 # page's icon is base64, as API Gateway expects binary bodies to be.
 _serve = make_lambda_handler(
-    app,
+    from_event_source(app),
     binary_support=True,
     non_binary_content_type_prefixes=(
         "text/",

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 import structlog
@@ -117,28 +119,134 @@ def _is_cors_preflight() -> bool:
     )
 
 
+# Redis answers in well under a millisecond next to the service: a request waits at most
+# a second on one that hangs (redis-py's default is to wait forever), and a refused
+# connection fails at once. Whole seconds, as flask-limiter types its storage options.
+REDIS_OPTIONS: dict[str, str | int] = {"socket_connect_timeout": 1, "socket_timeout": 1}
+MEMORY_STORAGE = "memory://"
+
+
+def limit_storage_options(uri: str) -> dict[str, str | int]:
+    """Options for `limits.storage.storage_from_string(uri)`: timeouts for Redis."""
+    return {} if uri == MEMORY_STORAGE else dict(REDIS_OPTIONS)
+
+
+class StorageOutageLog:
+    """Logs that the shared counters cannot be reached, at most once a minute per process.
+
+    Both limits report here on every request that finds the storage down; an outage
+    under load would otherwise write a line per request.
+    """
+
+    INTERVAL = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def note(self) -> None:
+        now = self._clock()
+        with self._lock:
+            if self._last is not None and now - self._last < self.INTERVAL:
+                return
+            self._last = now
+        log.warning(
+            "rate_limit_storage_unavailable",
+            detail="RATE_LIMIT_STORAGE_URI does not answer: both limits count in this "
+            "process's memory until it does (logged at most once a minute).",
+        )
+
+
+class _LimiterLogger(logging.Logger):
+    """flask-limiter's logger, its storage-outage warning sent to the StorageOutageLog.
+
+    flask-limiter warns each time it falls back to memory, which a flapping Redis does
+    as often as it flaps; everything else it logs passes through unchanged.
+    """
+
+    def __init__(self, outages: StorageOutageLog) -> None:
+        super().__init__("flask-limiter")
+        self.parent = logging.getLogger()
+        self._outages = outages
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        if str(msg).startswith("Rate limit storage unreachable"):
+            self._outages.note()
+            return
+        super().warning(msg, *args, **kwargs)
+
+
 class FailedKeyLimit:
     """Requests without a valid key, counted per client address at the RATE_LIMIT rate.
 
     The per-key limit cannot count them (there is no key), so without this a caller
     could try keys as fast as the server answers 401s. Past the limit, an address
     that keeps failing gets 429 with Retry-After until its window ends.
+
+    The counts live in RATE_LIMIT_STORAGE_URI, shared by every worker and instance.
+    While that storage does not answer they are kept in this process's memory (as the
+    per-key limit's are, see SECURITY.md), and the storage is tried again after
+    RECHECK seconds, so a hanging Redis costs one timeout per RECHECK, not one per request.
     """
 
-    def __init__(self, rate: str) -> None:
+    RECHECK = 5.0
+
+    def __init__(
+        self,
+        rate: str,
+        *,
+        storage_uri: str = MEMORY_STORAGE,
+        outages: StorageOutageLog | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         from limits import parse
-        from limits.storage import MemoryStorage
+        from limits.storage import MemoryStorage, storage_from_string
         from limits.strategies import FixedWindowRateLimiter
 
         self._rate = parse(rate)
-        self._counter = FixedWindowRateLimiter(MemoryStorage())
+        self._local = FixedWindowRateLimiter(MemoryStorage())
+        self._storage = (
+            None
+            if storage_uri == MEMORY_STORAGE
+            else storage_from_string(
+                storage_uri, wrap_exceptions=True, **limit_storage_options(storage_uri)
+            )
+        )
+        self._shared = None if self._storage is None else FixedWindowRateLimiter(self._storage)
+        self._outages = outages or StorageOutageLog()
+        self._clock = clock
+        self._shared_down_until = 0.0
 
     def count(self, address: str) -> None:
         """Count one failure of `address`; raise KeyGuessingLimited when it is over the limit."""
-        if self._counter.hit(self._rate, "failed-key", address):
-            return
-        reset = self._counter.get_window_stats(self._rate, "failed-key", address).reset_time
-        raise KeyGuessingLimited(limit=self._rate.amount, reset_at=reset)
+        from limits.errors import StorageError
+
+        counter = self._local
+        if self._shared is not None and self._clock() >= self._shared_down_until:
+            counter = self._shared
+        try:
+            reset = self._hit(counter, address)
+        except StorageError:
+            self._shared_down_until = self._clock() + self.RECHECK
+            self._outages.note()
+            reset = self._hit(self._local, address)
+        if reset is not None:
+            raise KeyGuessingLimited(limit=self._rate.amount, reset_at=reset)
+
+    def close(self) -> None:
+        """Close the connections to the shared storage; a served process just exits."""
+        from limits.storage import RedisStorage
+
+        if isinstance(self._storage, RedisStorage):
+            self._storage.storage.close()
+
+    def _hit(self, counter: Any, address: str) -> float | None:
+        """Count on `counter`; None within the limit, else when the window resets."""
+        if counter.hit(self._rate, "failed-key", address):
+            return None
+        reset: float = counter.get_window_stats(self._rate, "failed-key", address).reset_time
+        return reset
 
 
 class KeyGuessingLimited(TooManyRequests):
@@ -289,18 +397,26 @@ def init_app(app: Flask) -> None:
         # Registered before the limiter, so that it runs after the limiter adds its headers.
         app.after_request(_rate_limit_headers)
 
+        storage_uri: str = app.config["RATE_LIMIT_STORAGE_URI"]
+        outages = StorageOutageLog()
         if keys:
-            app.extensions["failed_key_limit"] = FailedKeyLimit(app.config["RATE_LIMIT"])
+            app.extensions["failed_key_limit"] = FailedKeyLimit(
+                app.config["RATE_LIMIT"], storage_uri=storage_uri, outages=outages
+            )
         # Over the limit, flask-limiter raises TooManyRequests: problems renders it,
-        # and the limiter adds RateLimit-* and Retry-After to that response.
+        # and the limiter adds RateLimit-* and Retry-After to that response. While the
+        # storage does not answer it counts in memory and retries the storage now and then.
         limiter = Limiter(
             rate_limit_key,
             app=app,
             default_limits=[app.config["RATE_LIMIT"]],
-            storage_uri="memory://",
+            storage_uri=storage_uri,
+            storage_options=limit_storage_options(storage_uri),
+            in_memory_fallback_enabled=storage_uri != MEMORY_STORAGE,
             headers_enabled=True,
             header_name_mapping=_ratelimit_headers(),
         )
+        limiter.logger = _LimiterLogger(outages)
         limiter.request_filter(_is_open_path)
         # Registered after the limiter, so that it runs before the limiter adds its headers.
         app.after_request(_note_own_retry_after)

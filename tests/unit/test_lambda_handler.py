@@ -16,7 +16,7 @@ import pytest
 
 from tests.dynamo import REGION
 
-EVENTS = Path(__file__).parent / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 KINDS = ("apigw_v1", "apigw_v2", "alb")
 API_GATEWAY_REQUEST_IDS = {
     "apigw_v1": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
@@ -306,3 +306,50 @@ def test_header_names_with_underscores_are_not_the_key_header(keyed_invoke: Invo
     assert keyed_invoke("GET", "/customers", headers={"X-API-Key": "lambda-key"}).status == 200
     assert keyed_invoke("GET", "/customers", headers={"X_API_KEY": "lambda-key"}).status == 401
     assert keyed_invoke("GET", "/customers", headers={"x_api_key": "lambda-key"}).status == 401
+
+
+# The header as each event kind's template spells it, so a test's value replaces the template's.
+FORWARDED_FOR = {
+    "apigw_v1": "X-Forwarded-For",
+    "apigw_v2": "x-forwarded-for",
+    "alb": "x-forwarded-for",
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_client_address_is_the_event_source_not_a_forged_forwarded_for(
+    monkeypatch: pytest.MonkeyPatch, lambda_module: ModuleType, kind: str
+) -> None:
+    # GIVEN keys and a limit of 2 failed attempts a minute per address
+    monkeypatch.setenv("API_KEYS", "lambda-key")
+    monkeypatch.setenv("RATE_LIMIT", "2/minute")
+    lambda_module.app.extensions["customer_store"].close()
+    lambda_module.app.extensions["business_client"].close()
+    invoke = Invoker(importlib.reload(lambda_module), kind)
+    # WHEN one caller (source 203.0.113.7) puts a new address in front of X-Forwarded-For
+    # each time; API Gateway and ALB append the address they saw
+    answers = [
+        invoke(
+            "GET",
+            "/customers",
+            headers={
+                "Authorization": "Bearer guess",
+                FORWARDED_FOR[kind]: f"198.51.100.{n}, 203.0.113.7",
+            },
+        ).status
+        for n in range(4)
+    ]
+    # THEN its attempts are counted together, under the address the event vouches for
+    assert answers == [401, 401, 429, 429]
+
+
+def test_trusted_proxies_are_refused_on_lambda(
+    monkeypatch: pytest.MonkeyPatch, lambda_module: ModuleType
+) -> None:
+    from customers.config import ConfigError
+
+    monkeypatch.setenv("TRUSTED_PROXIES", "1")
+    lambda_module.app.extensions["customer_store"].close()
+    lambda_module.app.extensions["business_client"].close()
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        importlib.reload(lambda_module)

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from tests.conftest import TEST_SETTINGS, Customers, LiveServer
+from tests.http.test_customers_api import assert_problem
 from tests.served import ServerProcess
-from tests.test_customers_api import assert_problem
 
 # Present but unreadable, or readable but never any version's ETag: each a failed If-Match.
 NEVER_MATCHING = [

@@ -17,7 +17,7 @@ from customers.config import ConfigError, settings_from_env
 from customers.serving import worker_count
 from tests.served import ServerProcess
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(

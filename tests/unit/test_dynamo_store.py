@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from customers.stores.dynamodb import DynamoStore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def claim(client: DynamoDBClient, table: str, key: str) -> dict[str, Any] | None:
