@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -77,6 +77,17 @@ class CustomerRecord:
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
+
+
+@dataclass(slots=True, frozen=True)
+class Conflict:
+    """A record a batch write left out: its position in the batch and which keys are taken.
+
+    `fields` names every taken key, "id" and/or "email", in that order.
+    """
+
+    index: int
+    fields: tuple[str, ...]
 
 
 @dataclass(slots=True, frozen=True)
@@ -144,6 +155,22 @@ class CustomerStore(Protocol):
 
     def delete(self, customer_id: str) -> None: ...
 
+    def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        """Write whole records as given (ids, timestamps, versions), in order, in batches.
+
+        A record whose id exists, or whose email is taken (also by an earlier record of
+        the same call), is left out and comes back as a Conflict; the others are written.
+        Each record is written whole or not at all.
+        """
+        ...
+
+    def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        """What `insert_many` would reject because of customers already stored; writes nothing.
+
+        Records are not compared with each other: that is the caller's to track.
+        """
+        ...
+
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
@@ -207,6 +234,10 @@ DROP TABLE customers_v1;
 """
 
 COLUMNS = "id, name, email, phone, business_id, created_at, updated_at, version"
+INSERT = (
+    "INSERT INTO customers (id, name, email, email_key, phone, business_id, created_at,"
+    " updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 # A row as CustomerRecord.to_public() shows it, rendered by SQLite, then its keyset position.
 PUBLIC_JSON_COLUMNS = (
     "json_object('id', id, 'name', name, 'email', email, 'phone', phone,"
@@ -274,21 +305,7 @@ class SqliteStore:
         record = CustomerRecord(new_customer_id(), name, email, phone, business_id, now, now, 1)
         try:
             with self._lock:
-                self._conn.execute(
-                    "INSERT INTO customers (id, name, email, email_key, phone, business_id,"
-                    " created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record.id,
-                        name,
-                        email,
-                        email_key(email),
-                        phone,
-                        business_id,
-                        now,
-                        now,
-                        1,
-                    ),
-                )
+                self._conn.execute(INSERT, _row(record))
         except sqlite3.IntegrityError as exc:
             raise EmailTaken(email) from exc
         return record
@@ -406,6 +423,50 @@ class SqliteStore:
         if not deleted:
             raise CustomerNotFound(customer_id)
 
+    def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        """All records in one transaction; `executemany` first, row by row after a conflict.
+
+        A failed INSERT undoes only itself (SQLite's ABORT), so the row-by-row pass
+        keeps every other record of the batch.
+        """
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                try:
+                    self._conn.executemany(INSERT, map(_row, records))
+                    self._conn.execute("COMMIT")
+                    return []
+                except sqlite3.IntegrityError:
+                    self._conn.execute("ROLLBACK")
+                self._conn.execute("BEGIN IMMEDIATE")
+                conflicts = []
+                for index, record in enumerate(records):
+                    try:
+                        self._conn.execute(INSERT, _row(record))
+                    except sqlite3.IntegrityError:
+                        conflicts.append(Conflict(index, self._taken(record)))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        return conflicts
+
+    def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        with self._lock:
+            found = [(index, self._taken(record)) for index, record in enumerate(records)]
+        return [Conflict(index, fields) for index, fields in found if fields]
+
+    def _taken(self, record: CustomerRecord) -> tuple[str, ...]:
+        """Which of the record's keys a stored customer holds; call under the lock."""
+        id_taken = self._conn.execute(
+            "SELECT 1 FROM customers WHERE id = ?", (record.id,)
+        ).fetchone()
+        email_taken = self._conn.execute(
+            "SELECT 1 FROM customers WHERE email_key = ?", (email_key(record.email),)
+        ).fetchone()
+        return ("id",) * bool(id_taken) + ("email",) * bool(email_taken)
+
     def ping(self) -> None:
         try:
             with self._lock:
@@ -422,6 +483,21 @@ class SqliteStore:
         with self._lock:
             (verdict,) = self._conn.execute("PRAGMA integrity_check").fetchone() or ("",)
         return str(verdict)
+
+
+def _row(record: CustomerRecord) -> tuple[Any, ...]:
+    """The INSERT parameters of a record, in INSERT's column order."""
+    return (
+        record.id,
+        record.name,
+        record.email,
+        email_key(record.email),
+        record.phone,
+        record.business_id,
+        record.created_at,
+        record.updated_at,
+        record.version,
+    )
 
 
 def open_store(settings: Mapping[str, Any]) -> CustomerStore:

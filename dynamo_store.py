@@ -12,6 +12,7 @@ Access patterns:
   list, oldest first     Query GSI `listing` (listPk, listSk) with listSk > the cursor
   list by businessId     Query GSI `business` (businessId, listSk)
   list by email          GetItem EMAIL#<key>, then GetItem the customer: 0 or 1 result
+  import a batch         TransactWriteItems of up to 50 customers with their claims
 
 Why it scales: every item has its own high-cardinality partition key, so reads and writes
 spread over all partitions and none is hot. The exception is the `listing` index: every
@@ -31,10 +32,11 @@ businessId lists for a moment (typically well under a second).
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
 
@@ -44,6 +46,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from db import (
     WRITABLE_COLUMNS,
+    Conflict,
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
@@ -77,6 +80,9 @@ ATTRIBUTE_OF = {"name": "name", "email": "email", "phone": "phone", "business_id
 NAMES = {f"#{name}": name for name in (*ATTRIBUTE_OF.values(), "pk", "updatedAt", "version")}
 MAX_KEY_BYTES = 2048  # DynamoDB's limit on a partition key value
 ATTEMPTS = 4  # tries of a write that lost a race to another change of the same customer
+# TransactWriteItems takes up to 100 items: a customer and its email claim each.
+TRANSACTION_CUSTOMERS = 50
+BATCH_GET_KEYS = 100  # BatchGetItem's limit
 # A boto3 session loads the service model (~0.1 s) and is not thread-safe: share one per
 # region and build clients from it under a lock.
 _sessions: dict[str | None, boto3.session.Session] = {}
@@ -171,6 +177,10 @@ def _customer_key(customer_id: str) -> dict[str, AttributeValueTypeDef]:
 
 def _email_key(email: str) -> dict[str, AttributeValueTypeDef]:
     return {"pk": _s(f"EMAIL#{email_key(email)}")}
+
+
+def _claim_pk(record: CustomerRecord) -> str:
+    return f"EMAIL#{email_key(record.email)}"
 
 
 def _make_client(region: str | None, endpoint_url: str | None) -> DynamoDBClient:
@@ -444,6 +454,101 @@ class DynamoStore:
             if _failed(reason):
                 self._raise_for_customer(customer_id, reason.get("Item"), retry=True)
             raise
+
+    def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        """Up to 50 customers per transaction, each with its email claim.
+
+        A transaction may not touch one item twice, so a chunk ends before a record
+        whose id or email an earlier record of the chunk has. A transaction cancelled
+        by taken keys is sent again without the records that caused it.
+        """
+        conflicts: list[Conflict] = []
+        start = 0
+        while start < len(records):
+            chunk: list[int] = []
+            keys: set[str] = set()
+            for index in range(start, min(start + TRANSACTION_CUSTOMERS, len(records))):
+                record = records[index]
+                own = {f"CUSTOMER#{record.id}", f"EMAIL#{email_key(record.email)}"}
+                if keys & own:
+                    break
+                keys |= own
+                chunk.append(index)
+            start = chunk[-1] + 1
+            while chunk:
+                failed = self._insert_chunk([records[index] for index in chunk])
+                if not failed:
+                    break
+                for position in failed:
+                    index = chunk[position]
+                    fields = self._taken(records[index]) or failed[position]
+                    conflicts.append(Conflict(index, fields))
+                chunk = [index for position, index in enumerate(chunk) if position not in failed]
+        return sorted(conflicts, key=lambda conflict: conflict.index)
+
+    @_retrying
+    def _insert_chunk(self, records: Sequence[CustomerRecord]) -> dict[int, tuple[str, ...]]:
+        """Write the records in one transaction; if cancelled, which failed and on what."""
+        items: list[TransactWriteItemTypeDef] = []
+        for record in records:
+            items.append({"Put": self._put(_item(record), "attribute_not_exists(#pk)")})
+            items.append({"Put": self._claim(record.email, record.id)})
+        try:
+            self._transact(*items)
+        except ClientError as exc:
+            reasons = _reasons(exc)
+            failed: dict[int, tuple[str, ...]] = {}
+            for position in range(len(records)):
+                customer, claim = reasons[2 * position : 2 * position + 2]
+                fields = ("id",) * _failed(customer) + ("email",) * _failed(claim)
+                if fields:
+                    failed[position] = fields
+            if not failed:
+                raise
+            return failed
+        return {}
+
+    def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        found = self._existing(
+            [key for record in records for key in (f"CUSTOMER#{record.id}", _claim_pk(record))]
+        )
+        conflicts = []
+        for index, record in enumerate(records):
+            id_taken = f"CUSTOMER#{record.id}" in found
+            email_taken = _claim_pk(record) in found
+            if id_taken or email_taken:
+                conflicts.append(Conflict(index, ("id",) * id_taken + ("email",) * email_taken))
+        return conflicts
+
+    def _taken(self, record: CustomerRecord) -> tuple[str, ...]:
+        """Which of the record's keys are stored, read strongly consistently."""
+        found = self._existing([f"CUSTOMER#{record.id}", _claim_pk(record)])
+        return ("id",) * (f"CUSTOMER#{record.id}" in found) + ("email",) * (
+            _claim_pk(record) in found
+        )
+
+    def _existing(self, pks: Sequence[str]) -> set[str]:
+        """Which of these partition keys have an item (BatchGetItem, consistent reads)."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(pks))
+        for start in range(0, len(unique), BATCH_GET_KEYS):
+            request: Any = {
+                self.table_name: {
+                    "Keys": [{"pk": _s(pk)} for pk in unique[start : start + BATCH_GET_KEYS]],
+                    "ProjectionExpression": "#pk",
+                    "ExpressionAttributeNames": {"#pk": "pk"},
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in itertools.count():
+                answer = self._client.batch_get_item(RequestItems=request)
+                found |= {item["pk"]["S"] for item in answer["Responses"][self.table_name]}
+                request = answer.get("UnprocessedKeys")
+                if not request:
+                    break
+                # Throttled keys come back unprocessed: back off before asking again.
+                time.sleep(random.uniform(0, 0.05 * 2 ** min(attempt, 5)))
+        return found
 
     def ping(self) -> None:
         """Read a key that never exists: a cheap request, and it needs the table."""
