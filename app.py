@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import click
 from flask import Flask, Response, current_app
 
 import customers
@@ -57,8 +58,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings)
     app.json = OrjsonProvider(app)
 
-    # Logging first, so everything after it logs as JSON lines.
-    logs.configure_logging(app.config["LOG_LEVEL"])
+    # Logging first, so everything after it logs as JSON lines. An app built by the
+    # `flask` command line (inside a click context) runs a command whose stdout is its
+    # output, so its log lines go to stderr.
+    logs.configure_logging(
+        app.config["LOG_LEVEL"], to_stderr=click.get_current_context(silent=True) is not None
+    )
 
     # Errors: every failure leaves as a problem document.
     problems.init_app(app)

@@ -14,7 +14,8 @@ bp = Blueprint("customers", __name__)
 
 
 def init_app(app: Flask) -> None:
-    """Attach the views to `bp` (by importing them) and register it on `app`."""
+    """Attach the views and CLI commands to `bp` (by importing them) and register it."""
     import_module("customers.routes")
     import_module("customers.business")
+    import_module("customers.cli")  # `flask customers import|export`
     app.register_blueprint(bp)
