@@ -26,6 +26,7 @@ from customers.bulk import Summary, all_customers, import_rows
 from customers.formats import (
     FORMATS,
     CountingReader,
+    ReadFailed,
     UnreadableFile,
     format_of,
     read_rows,
@@ -137,9 +138,9 @@ def import_command(file: str, fmt: str | None, dry_run: bool) -> None:
         except UnreadableFile as exc:
             progress.close()
             raise CommandFailed(f"{file}: {exc}; rows before it were handled") from None
-        except OSError as exc:
+        except ReadFailed as exc:
             progress.close()
-            raise CommandFailed(f"{file}: {exc.strerror or exc}") from None
+            raise CommandFailed(f"{file}: {exc}") from None
         progress.close()
     click.echo(_summary(summary, dry_run=dry_run), file=stderr)
     if summary.rejected:

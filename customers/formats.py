@@ -44,6 +44,10 @@ class UnreadableFile(ValueError):
         self.reason = reason
 
 
+class ReadFailed(Exception):
+    """Reading the file failed (an I/O error); the message says why."""
+
+
 @dataclass(slots=True)
 class SourceRow:
     """One row as read: its first line in the file, its fields, or why it is unusable."""
@@ -60,19 +64,28 @@ def format_of(filename: str) -> str | None:
 
 
 class CountingReader:
-    """A binary stream that counts the bytes read from it, for progress by file size."""
+    """A binary stream that counts the bytes read from it, for progress by file size.
+
+    Its I/O errors become ReadFailed, told apart from the OSErrors of a store's network.
+    """
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self.bytes_read = 0
 
     def readline(self, limit: int = -1) -> bytes:
-        line = self._stream.readline(limit)
+        try:
+            line = self._stream.readline(limit)
+        except OSError as exc:
+            raise ReadFailed(exc.strerror or str(exc)) from exc
         self.bytes_read += len(line)
         return line
 
     def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
+        try:
+            data = self._stream.read(size)
+        except OSError as exc:
+            raise ReadFailed(exc.strerror or str(exc)) from exc
         self.bytes_read += len(data)
         return data
 
@@ -254,14 +267,14 @@ class _JsonArrayScanner:
         if self._eof:
             return False
         data = self._stream.read(_CHUNK)
-        if self._first:
-            self._first = False
-            data = data.removeprefix(_BOM)
         self._eof = not data
         try:
             text = self._decoder.decode(data, final=self._eof)
         except UnicodeDecodeError:
             raise UnreadableFile(self._line, "the file is not valid UTF-8") from None
+        if self._first and text:  # the BOM, once decoded whole
+            self._first = False
+            text = text.removeprefix("\ufeff")
         # Drop what has been consumed, so the buffer holds one element at most.
         self._buffer = self._buffer[self._pos :] + text
         self._pos = 0
