@@ -83,6 +83,7 @@ ATTEMPTS = 4  # tries of a write that lost a race to another change of the same 
 # TransactWriteItems takes up to 100 items: a customer and its email claim each.
 TRANSACTION_CUSTOMERS = 50
 BATCH_GET_KEYS = 100  # BatchGetItem's limit
+THROTTLED = ("ThrottlingError", "ProvisionedThroughputExceeded")
 # A boto3 session loads the service model (~0.1 s) and is not thread-safe: share one per
 # region and build clients from it under a lock.
 _sessions: dict[str | None, boto3.session.Session] = {}
@@ -497,6 +498,8 @@ class DynamoStore:
             self._transact(*items)
         except ClientError as exc:
             reasons = _reasons(exc)
+            if any(reason.get("Code") in THROTTLED for reason in reasons):
+                raise _Retry from exc  # a burst above the table's or index's rate: again
             failed: dict[int, tuple[str, ...]] = {}
             for position in range(len(records)):
                 customer, claim = reasons[2 * position : 2 * position + 2]

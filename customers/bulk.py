@@ -49,12 +49,15 @@ def _timestamp(value: str) -> str:
 
     Lists are ordered by comparing these as text, which is time order only in that form.
     """
-    if not _RFC3339.fullmatch(value):
+    match = _RFC3339.fullmatch(value)
+    if not match:
         raise ValueError("must be an RFC 3339 timestamp, such as 2026-01-31T12:00:00.000000Z")
     try:
         moment = datetime.fromisoformat(value).astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValueError("is not a valid date and time") from None
+    if match.group(2) == "Z" and len(match.group(1) or "") == 7:  # already that form
+        return value
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

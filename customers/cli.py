@@ -70,6 +70,9 @@ class Progress:
         self._bar: Any = None
         if stream.isatty():
             self._bar = click.progressbar(
+                # Without a size (stdin, export) an iterable of unknown length: the bar
+                # then pulses instead of filling.
+                iterable=_unsized() if total_bytes is None else None,
                 length=total_bytes,
                 label=verb,
                 file=stream,
@@ -102,6 +105,10 @@ class Progress:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
             self._bar = None
+
+
+def _unsized() -> Iterator[str]:
+    yield from ()
 
 
 @bp.cli.command("import")

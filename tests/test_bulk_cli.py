@@ -424,6 +424,14 @@ def test_a_progress_bar_on_a_terminal():
     assert "500 rows, " in shown and " rows/s" in shown
     assert "\x1b[2Kline 3: name: is required\n" in shown
 
+    # Without a size (stdin, an export) the bar pulses and still counts rows.
+    stream = Terminal()
+    progress = cli.Progress("exporting", total_bytes=None, stream=stream)
+    progress.update(2000)
+    progress.close()
+    assert "exporting" in stream.getvalue()
+    assert "2,000 rows, " in stream.getvalue()
+
 
 # --- the real command, as a user runs it ------------------------------------------------
 
