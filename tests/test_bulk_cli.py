@@ -276,7 +276,7 @@ def test_the_service_serves_imported_customers_with_their_ids_and_timestamps(
     assert target.run("import", str(source)).exit_code == 0
 
     rows = target.customers()
-    server = ServerProcess(target.environ(), output=tmp_path / "server.log")
+    server = ServerProcess({**target.environ(), "WORKERS": "1"}, output=tmp_path / "server.log")
     try:
         one = requests.get(f"{server.url}/customers/e", timeout=5)
         listed = requests.get(f"{server.url}/customers", params={"limit": 2}, timeout=5)
@@ -296,7 +296,7 @@ def test_the_service_serves_imported_customers_with_their_ids_and_timestamps(
     }
     assert one.headers["ETag"] == '"1"'
     assert [c["id"] for c in listed.json()] == ["e", "a"]
-    assert [c["id"] for c in rest.json()] == ["b", rows[2]["id"]]
+    assert [c["id"] for c in rest.json()] == [row["id"] for row in rows[2:4]]
 
 
 @pytest.mark.parametrize(
