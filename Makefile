@@ -11,7 +11,7 @@ help:
 	@echo "make run    serve the API on http://localhost:3000 (in-memory store unless SQLITE_PATH is set)"
 	@echo "make test   lint, type-check and run the whole test suite"
 	@echo "make fuzz   a long schemathesis run against the OpenAPI document"
-	@echo "make bench  throughput, latency and memory against a bare-Flask yardstick"
+	@echo "make bench  throughput, latency and memory against a bare-Flask yardstick; bulk import"
 	@echo "make profile  where a request's time goes (cProfile; python -m bench.profile --py-spy)"
 	@echo "make e2e    end-to-end checks: newman with and without keys, the OpenAPI linters,"
 	@echo "            the docs page in a browser, the README's commands"
@@ -68,6 +68,7 @@ test: lint typecheck pytest
 # wrk is installed from Debian by the benchmark itself when missing.
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.bulk_import
 
 profile: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.profile

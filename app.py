@@ -13,11 +13,12 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import click
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from business_client import BusinessClient
-from customers import businesses, openapi, routes, service
+from customers import businesses, cli, openapi, routes, service
 from customers.config import DEFAULTS, check_settings, settings_from_env
 from customers.stores import open_store
 from customers.web import errors, problems, request_context, security
@@ -72,8 +73,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings)
     app.json = OrjsonProvider(app)
 
-    # Logging first, so everything after it logs as JSON lines.
-    configure_logging(app.config["LOG_LEVEL"])
+    # Logging first, so everything after it logs as JSON lines. An app built by the
+    # `flask` command line (inside a click context) runs a command whose stdout is its
+    # output, so its log lines go to stderr.
+    configure_logging(
+        app.config["LOG_LEVEL"], to_stderr=click.get_current_context(silent=True) is not None
+    )
 
     # Errors: every failure leaves as a problem document; the store's and the business
     # client's own errors are mapped to theirs in one place.
@@ -108,6 +113,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(businesses.bp)
     app.register_blueprint(service.bp)
     app.register_blueprint(openapi.bp)
+
+    app.cli.add_command(cli.commands)  # flask customers import|export
 
     @app.cli.command("init-db")
     def init_db_command() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -86,6 +86,17 @@ class CustomerRecord:
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
+
+
+@dataclass(slots=True, frozen=True)
+class Conflict:
+    """A record a batch write left out: its position in the batch and which keys are taken.
+
+    `fields` names every taken key, "id" and/or "email", in that order.
+    """
+
+    index: int
+    fields: tuple[str, ...]
 
 
 @dataclass(slots=True, frozen=True)
@@ -211,6 +222,22 @@ class CustomerStore(Protocol):
 
     def release_idempotency_key(self, claim: IdempotencyRecord) -> None:
         """Let go of a key this request holds, unanswered: the next request runs anew."""
+        ...
+
+    def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        """Write whole records as given (ids, timestamps, versions), in order, in batches.
+
+        A record whose id exists, or whose email is taken (also by an earlier record of
+        the same call), is left out and comes back as a Conflict; the others are written.
+        Each record is written whole or not at all.
+        """
+        ...
+
+    def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        """What `insert_many` would reject because of customers already stored; writes nothing.
+
+        Records are not compared with each other: that is the caller's to track.
+        """
         ...
 
     def ping(self) -> None: ...

@@ -19,6 +19,7 @@ Access patterns:
                          is a Put conditioned on the holder's token, for a 201 in the
                          same transaction as the customer. TTL deletes expired records
                          eventually; until then every condition treats them as absent.
+  import a batch         TransactWriteItems of up to 50 customers with their claims
 
 Why it scales: every item has its own high-cardinality partition key, so reads and writes
 spread over all partitions and none is hot. The exception is the `listing` index: every
@@ -38,10 +39,11 @@ businessId lists for a moment (typically well under a second).
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
 
@@ -54,6 +56,7 @@ from db import (
     WRITABLE_COLUMNS,
     AnswerOf,
     ClaimLost,
+    Conflict,
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
@@ -89,6 +92,10 @@ ATTRIBUTE_OF = {"name": "name", "email": "email", "phone": "phone", "business_id
 NAMES = {f"#{name}": name for name in (*ATTRIBUTE_OF.values(), "pk", "updatedAt", "version")}
 MAX_KEY_BYTES = 2048  # DynamoDB's limit on a partition key value
 ATTEMPTS = 4  # tries of a write that lost a race to another change of the same customer
+# TransactWriteItems takes up to 100 items: a customer and its email claim each.
+TRANSACTION_CUSTOMERS = 50
+BATCH_GET_KEYS = 100  # BatchGetItem's limit
+THROTTLED = ("ThrottlingError", "ProvisionedThroughputExceeded")
 # A boto3 session loads the service model (~0.1 s) and is not thread-safe: share one per
 # region and build clients from it under a lock.
 _sessions: dict[str | None, boto3.session.Session] = {}
@@ -228,6 +235,10 @@ def _idempotency_record(item: Item, scope: str, key: str) -> IdempotencyRecord:
 def _claim_lost(item: Item | None, ours: IdempotencyRecord) -> ClaimLost:
     """ClaimLost with the record that holds the key now (from ALL_OLD), if any does."""
     return ClaimLost(_idempotency_record(item, ours.scope, ours.key) if item else None)
+
+
+def _claim_pk(record: CustomerRecord) -> str:
+    return f"EMAIL#{email_key(record.email)}"
 
 
 def _make_client(region: str | None, endpoint_url: str | None) -> DynamoDBClient:
@@ -571,6 +582,103 @@ class DynamoStore:
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise
+
+    def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        """Up to 50 customers per transaction, each with its email claim.
+
+        A transaction may not touch one item twice, so a chunk ends before a record
+        whose id or email an earlier record of the chunk has. A transaction cancelled
+        by taken keys is sent again without the records that caused it.
+        """
+        conflicts: list[Conflict] = []
+        start = 0
+        while start < len(records):
+            chunk: list[int] = []
+            keys: set[str] = set()
+            for index in range(start, min(start + TRANSACTION_CUSTOMERS, len(records))):
+                record = records[index]
+                own = {f"CUSTOMER#{record.id}", f"EMAIL#{email_key(record.email)}"}
+                if keys & own:
+                    break
+                keys |= own
+                chunk.append(index)
+            start = chunk[-1] + 1
+            while chunk:
+                failed = self._insert_chunk([records[index] for index in chunk])
+                if not failed:
+                    break
+                for position in failed:
+                    index = chunk[position]
+                    fields = self._taken(records[index]) or failed[position]
+                    conflicts.append(Conflict(index, fields))
+                chunk = [index for position, index in enumerate(chunk) if position not in failed]
+        return sorted(conflicts, key=lambda conflict: conflict.index)
+
+    @_retrying
+    def _insert_chunk(self, records: Sequence[CustomerRecord]) -> dict[int, tuple[str, ...]]:
+        """Write the records in one transaction; if cancelled, which failed and on what."""
+        items: list[TransactWriteItemTypeDef] = []
+        for record in records:
+            items.append({"Put": self._put(_item(record), "attribute_not_exists(#pk)")})
+            items.append({"Put": self._claim(record.email, record.id)})
+        try:
+            self._transact(*items)
+        except ClientError as exc:
+            reasons = _reasons(exc)
+            if any(reason.get("Code") in THROTTLED for reason in reasons):
+                raise _Retry from exc  # a burst above the table's or index's rate: again
+            failed: dict[int, tuple[str, ...]] = {}
+            for position in range(len(records)):
+                customer, claim = reasons[2 * position : 2 * position + 2]
+                fields = ("id",) * _failed(customer) + ("email",) * _failed(claim)
+                if fields:
+                    failed[position] = fields
+            if not failed:
+                raise
+            return failed
+        return {}
+
+    def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        found = self._existing(
+            [key for record in records for key in (f"CUSTOMER#{record.id}", _claim_pk(record))]
+        )
+        conflicts = []
+        for index, record in enumerate(records):
+            id_taken = f"CUSTOMER#{record.id}" in found
+            email_taken = _claim_pk(record) in found
+            if id_taken or email_taken:
+                conflicts.append(Conflict(index, ("id",) * id_taken + ("email",) * email_taken))
+        return conflicts
+
+    def _taken(self, record: CustomerRecord) -> tuple[str, ...]:
+        """Which of the record's keys are stored, read strongly consistently."""
+        found = self._existing([f"CUSTOMER#{record.id}", _claim_pk(record)])
+        return ("id",) * (f"CUSTOMER#{record.id}" in found) + ("email",) * (
+            _claim_pk(record) in found
+        )
+
+    def _existing(self, pks: Sequence[str]) -> set[str]:
+        """Which of these partition keys have an item (BatchGetItem, consistent reads)."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(pks))
+        for start in range(0, len(unique), BATCH_GET_KEYS):
+            request: Any = {
+                self.table_name: {
+                    "Keys": [{"pk": _s(pk)} for pk in unique[start : start + BATCH_GET_KEYS]],
+                    "ProjectionExpression": "#pk",
+                    "ExpressionAttributeNames": {"#pk": "pk"},
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in itertools.count():
+                answer = self._client.batch_get_item(RequestItems=request)
+                found |= {item["pk"]["S"] for item in answer["Responses"][self.table_name]}
+                request = answer.get("UnprocessedKeys")
+                if not request:
+                    break
+                # Throttled keys come back unprocessed: back off before asking again.
+                time.sleep(random.uniform(0, 0.05 * 2 ** min(attempt, 5)))
+        return found
 
     def ping(self) -> None:
         """Read a key that never exists: a cheap request, and it needs the table."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote
@@ -21,6 +21,7 @@ from db import (
     WRITABLE_COLUMNS,
     AnswerOf,
     ClaimLost,
+    Conflict,
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
@@ -90,6 +91,10 @@ CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
 """
 
 COLUMNS = "id, name, email, phone, business_id, created_at, updated_at, version"
+INSERT = (
+    "INSERT INTO customers (id, name, email, email_key, phone, business_id, created_at,"
+    " updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 IDEMPOTENCY_COLUMNS = (
     "scope, key, fingerprint, token, expires_at, status, headers, body, customer_id"
 )
@@ -409,6 +414,50 @@ class SqliteStore:
             customer_id,
         )
 
+    def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        """All records in one transaction; `executemany` first, row by row after a conflict.
+
+        A failed INSERT undoes only itself (SQLite's ABORT), so the row-by-row pass
+        keeps every other record of the batch.
+        """
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                try:
+                    self._conn.executemany(INSERT, map(_row, records))
+                    self._conn.execute("COMMIT")
+                    return []
+                except sqlite3.IntegrityError:
+                    self._conn.execute("ROLLBACK")
+                self._conn.execute("BEGIN IMMEDIATE")
+                conflicts = []
+                for index, record in enumerate(records):
+                    try:
+                        self._conn.execute(INSERT, _row(record))
+                    except sqlite3.IntegrityError:
+                        conflicts.append(Conflict(index, self._taken(record)))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        return conflicts
+
+    def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+        with self._lock:
+            found = [(index, self._taken(record)) for index, record in enumerate(records)]
+        return [Conflict(index, fields) for index, fields in found if fields]
+
+    def _taken(self, record: CustomerRecord) -> tuple[str, ...]:
+        """Which of the record's keys a stored customer holds; call under the lock."""
+        id_taken = self._conn.execute(
+            "SELECT 1 FROM customers WHERE id = ?", (record.id,)
+        ).fetchone()
+        email_taken = self._conn.execute(
+            "SELECT 1 FROM customers WHERE email_key = ?", (email_key(record.email),)
+        ).fetchone()
+        return ("id",) * bool(id_taken) + ("email",) * bool(email_taken)
+
     def ping(self) -> None:
         try:
             with self._lock:
@@ -439,4 +488,19 @@ def _idempotency_row(record: IdempotencyRecord) -> tuple[Any, ...]:
         orjson.dumps(record.headers).decode(),
         record.body,
         record.customer_id,
+    )
+
+
+def _row(record: CustomerRecord) -> tuple[Any, ...]:
+    """The INSERT parameters of a record, in INSERT's column order."""
+    return (
+        record.id,
+        record.name,
+        record.email,
+        email_key(record.email),
+        record.phone,
+        record.business_id,
+        record.created_at,
+        record.updated_at,
+        record.version,
     )

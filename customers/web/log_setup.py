@@ -34,6 +34,14 @@ def render_json(_: Any, __: str, event: MutableMapping[str, Any]) -> bytes:
     return orjson.dumps(event, default=str)
 
 
+# Where log lines go: stdout, unless configure_logging chose stderr for a CLI command.
+_to_stderr = False
+
+
+def _log_stream() -> Any:
+    return sys.stderr if _to_stderr else sys.stdout
+
+
 class _StdoutLogger:
     """Writes rendered lines to whatever `sys.stdout` is at the time of writing.
 
@@ -42,7 +50,7 @@ class _StdoutLogger:
     """
 
     def msg(self, message: bytes) -> None:
-        stream = sys.stdout.buffer
+        stream = _log_stream().buffer
         stream.write(message + b"\n")
         stream.flush()
 
@@ -62,8 +70,8 @@ class _StdoutHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record)
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
+            _log_stream().write(line + "\n")
+            _log_stream().flush()
         except Exception:
             self.handleError(record)
 
@@ -97,8 +105,14 @@ def server_log_config() -> dict[str, Any]:
     }
 
 
-def configure_logging(level: str) -> None:
-    """Send structlog and stdlib records to stdout as JSON lines at `level` and above."""
+def configure_logging(level: str, *, to_stderr: bool = False) -> None:
+    """Send structlog and stdlib records to stdout as JSON lines at `level` and above.
+
+    `to_stderr` sends them to stderr instead, for command-line tools whose stdout is
+    their output (`flask customers export -`).
+    """
+    global _to_stderr
+    _to_stderr = to_stderr
     numeric = logging.getLevelName(level)
     structlog.configure(
         processors=[

@@ -1,0 +1,223 @@
+"""Bulk import and export: every row checked as a POST body is, written in batches.
+
+An imported row goes through `CustomerImport`, which is `CustomerCreate` (the POST
+body's model: the same field rules, trimming and business-ID check digit) plus the
+three fields only an import may give: `id`, `createdAt` and `updatedAt`, kept as
+given so that export, then import, moves customers between stores faithfully.
+Rows are handled a batch at a time: validated, written by the store's
+`insert_many` (which keeps ids and emails unique, against the store and within the
+file), and the rejected ones reported in line order. Nothing is held beyond a batch.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from customers.formats import SourceRow, UnreadableFile
+from customers.schemas import CustomerCreate, describe_errors
+from db import Conflict, CustomerRecord, CustomerStore, email_key, new_customer_id, utc_timestamp
+
+# Rows per batch: one transaction each on sqlite; DynamoDB splits it into transactions
+# of its own size. Large enough to amortise a commit's fsync, small enough to stay flat.
+BATCH_ROWS = 1000
+EXPORT_PAGE = 500
+TAKEN = "is already in use"
+# Ids appear in URLs and in list cursors (at most 64 characters there): URL-safe only.
+ID_PATTERN = r"^[A-Za-z0-9._~-]{1,64}$"
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _timestamp(value: str) -> str:
+    """An RFC 3339 timestamp in the service's own form: UTC, microseconds, fixed width.
+
+    Lists are ordered by comparing these as text, which is time order only in that form.
+    """
+    match = _RFC3339.fullmatch(value)
+    if not match:
+        raise ValueError("must be an RFC 3339 timestamp, such as 2026-01-31T12:00:00.000000Z")
+    try:
+        moment = datetime.fromisoformat(value).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError("is not a valid date and time") from None
+    if match.group(2) == "Z" and len(match.group(1) or "") == 7:  # already that form
+        return value
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+ImportedId = Annotated[
+    str,
+    StringConstraints(pattern=ID_PATTERN),
+    Field(description="Kept as given: 1 to 64 of letters, digits and . _ ~ -"),
+]
+Timestamp = Annotated[str, AfterValidator(_timestamp)]
+
+
+class CustomerImport(CustomerCreate):
+    """One imported row: a POST body, plus the id and timestamps an export carries."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="CustomerImport")
+
+    id: ImportedId | None = None
+    createdAt: Timestamp | None = None
+    updatedAt: Timestamp | None = None
+
+    @field_validator("updatedAt")
+    @classmethod
+    def _not_before_creation(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or "createdAt" not in info.data:  # absent, or createdAt is bad
+            return value
+        created = info.data["createdAt"]
+        if created is None:
+            raise ValueError("needs createdAt")
+        if value < created:
+            raise ValueError("must not be before createdAt")
+        return value
+
+
+def to_record(row: CustomerImport) -> CustomerRecord:
+    """The record to store: the given id and timestamps, or new ones as a POST makes them."""
+    created = row.createdAt or utc_timestamp()
+    return CustomerRecord(
+        id=row.id or new_customer_id(),
+        name=row.name,
+        email=row.email,
+        phone=row.phone,
+        business_id=row.businessId,
+        created_at=created,
+        updated_at=row.updatedAt or created,
+        version=1,
+    )
+
+
+@dataclass(slots=True)
+class Summary:
+    """Rows read, imported (in a dry run: would be) and rejected so far."""
+
+    read: int = 0
+    imported: int = 0
+    rejected: int = 0
+
+
+Report = Callable[[int, str, str], None]  # line, field, reason
+
+
+class _SeenKeys:
+    """The ids and emails a dry run has accepted so far, in a temporary on-disk database.
+
+    A real import finds repeats within the file through the store, where the earlier
+    row already is; a dry run writes nothing there, so it keeps its own list, on disk
+    so that memory stays flat however long the file is.
+    """
+
+    def __init__(self) -> None:
+        # "": a private temporary database, deleted when the connection closes.
+        self._conn = sqlite3.connect("", isolation_level=None)
+        self._conn.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def conflicts(self, records: list[CustomerRecord], stored: list[Conflict]) -> list[Conflict]:
+        """What `insert_many` would reject among `records`, given what the store holds."""
+        taken = {conflict.index: conflict.fields for conflict in stored}
+        conflicts = []
+        for index, record in enumerate(records):
+            keys = (f"id:{record.id}", f"email:{email_key(record.email)}")
+            seen = self._conn.execute("SELECT key FROM seen WHERE key IN (?, ?)", keys).fetchall()
+            fields = set(taken.get(index, ())) | {key.split(":", 1)[0] for (key,) in seen}
+            if fields:
+                conflicts.append(Conflict(index, tuple(f for f in ("id", "email") if f in fields)))
+            else:
+                self._conn.executemany("INSERT INTO seen VALUES (?)", [(key,) for key in keys])
+        return conflicts
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def import_rows(
+    store: CustomerStore,
+    rows: Iterable[SourceRow],
+    *,
+    report: Report,
+    dry_run: bool = False,
+    progress: Callable[[Summary], None] | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> Summary:
+    """Check every row and write the good ones; `report` hears of each bad field.
+
+    Rejections are reported a batch at a time, in line order. An UnreadableFile from
+    the reader is raised after the rows before it are written.
+    """
+    summary = Summary()
+    seen = _SeenKeys() if dry_run else None
+    batch: list[tuple[int, CustomerRecord]] = []
+    rejections: list[tuple[int, list[tuple[str, str]]]] = []
+
+    def flush() -> None:
+        records = [record for _, record in batch]
+        if seen is not None:
+            conflicts = seen.conflicts(records, store.find_conflicts(records))
+        else:
+            conflicts = store.insert_many(records) if records else []
+        rejections.extend(
+            (batch[c.index][0], [(name, TAKEN) for name in c.fields]) for c in conflicts
+        )
+        summary.imported += len(records) - len(conflicts)
+        summary.rejected += len(rejections)
+        for line, errors in sorted(rejections, key=lambda rejection: rejection[0]):
+            for name, reason in errors:
+                report(line, name, reason)
+        batch.clear()
+        rejections.clear()
+        if progress is not None:
+            progress(summary)
+
+    try:
+        for row in rows:
+            summary.read += 1
+            errors = row.errors
+            if not errors:
+                try:
+                    batch.append((row.line, to_record(CustomerImport.model_validate(row.fields))))
+                except ValidationError as exc:
+                    errors = describe_errors(exc)
+            if errors:
+                rejections.append((row.line, errors))
+            if len(batch) + len(rejections) >= batch_rows:
+                flush()
+        flush()
+    except UnreadableFile:
+        flush()
+        raise
+    finally:
+        if seen is not None:
+            seen.close()
+    return summary
+
+
+def all_customers(
+    store: CustomerStore, *, page_size: int = EXPORT_PAGE
+) -> Iterator[CustomerRecord]:
+    """Every customer in list order (createdAt, id), a page at a time."""
+    after = None
+    while True:
+        page = store.list_page(limit=page_size, after=after)
+        yield from page.items
+        if not page.has_more or not page.items:
+            return
+        after = (page.items[-1].created_at, page.items[-1].id)

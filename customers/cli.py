@@ -1,0 +1,240 @@
+"""`flask customers import` and `flask customers export`: customers in and out of the store.
+
+The commands form the `customers` group, which the app factory adds to `flask`; they work
+on the store the
+environment configures, as the service would. Everything but exported data goes
+to stderr: rejected rows as `line N: field: reason`, progress, the summary.
+Exit status: 0 all rows imported, 1 some rejected, 2 a usage error or a file
+that cannot be read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from customers.bulk import Summary, all_customers, import_rows
+from customers.formats import (
+    FORMATS,
+    CountingReader,
+    ReadFailed,
+    UnreadableFile,
+    format_of,
+    read_rows,
+    write_rows,
+)
+from customers.stores.sqlite import SqliteStore
+from db import CustomerStore
+
+commands = AppGroup("customers", help="Move customers in and out of the configured store.")
+
+# Seconds between progress lines when stderr is not a terminal (a log, a CI job).
+PROGRESS_EVERY = 10.0
+
+
+class CommandFailed(click.ClickException):
+    """A usage problem or an unreadable file: exit status 2, like click's usage errors."""
+
+    exit_code = 2
+
+
+def _store() -> CustomerStore:
+    store: CustomerStore = current_app.extensions["customer_store"]
+    return store
+
+
+def _format(file: str, given: str | None) -> str:
+    fmt = given or format_of(file)
+    if fmt is None:
+        where = "stdin or stdout" if file == "-" else f"{file!r}"
+        raise click.UsageError(
+            f"cannot tell the format of {where}: use --format ({', '.join(FORMATS)})"
+        )
+    return fmt
+
+
+class Progress:
+    """Rows and rows/s as a command goes: a bar on a terminal, else a line now and then."""
+
+    def __init__(self, verb: str, *, total_bytes: int | None, stream: TextIO) -> None:
+        self._verb = verb
+        self._stream = stream
+        self._started = self._last_line = time.monotonic()
+        self._bytes = 0
+        self._bar: Any = None
+        if stream.isatty():
+            self._bar = click.progressbar(
+                # Without a size (stdin, export) an iterable of unknown length: the bar
+                # then pulses instead of filling.
+                iterable=_unsized() if total_bytes is None else None,
+                length=total_bytes,
+                label=verb,
+                file=stream,
+                item_show_func=lambda text: text,
+                show_eta=total_bytes is not None,
+            )
+            self._bar.__enter__()
+
+    def _rate(self, rows: int) -> str:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        return f"{rows:,} rows, {rows / elapsed:,.0f} rows/s"
+
+    def update(self, rows: int, bytes_done: int | None = None) -> None:
+        """Show `rows` done so far; `bytes_done` moves the bar when the size is known."""
+        if self._bar is not None:
+            step = rows if bytes_done is None else bytes_done
+            self._bar.update(step - self._bytes, self._rate(rows))
+            self._bytes = step
+        elif time.monotonic() - self._last_line >= PROGRESS_EVERY:
+            self._last_line = time.monotonic()
+            click.echo(f"{self._verb}: {self._rate(rows)}", file=self._stream)
+
+    def echo(self, message: str) -> None:
+        """A line of its own, above the bar if there is one."""
+        if self._bar is not None:
+            self._stream.write("\r\x1b[2K")
+        click.echo(message, file=self._stream)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _unsized() -> Iterator[str]:
+    yield from ()
+
+
+@commands.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: by extension.")
+@click.option("--dry-run", is_flag=True, help="Check every row, write nothing.")
+def import_command(file: str, fmt: str | None, dry_run: bool) -> None:
+    """Import customers from FILE (csv, jsonl, ndjson or json; - for stdin).
+
+    Every row is checked as a POST body is; ids and timestamps, when given, are kept.
+    Rejected rows are reported as `line N: field: reason` and the others imported.
+    Exit status: 0 all imported, 1 some rejected, 2 usage error or unreadable file.
+    """
+    fmt = _format(file, fmt)
+    store = _store()
+    if isinstance(store, SqliteStore) and store.in_memory and not dry_run:
+        raise CommandFailed(
+            "the store is in memory and would vanish when this command ends: set SQLITE_PATH "
+            "to a database file (or CUSTOMER_STORE=dynamodb) to import into it"
+        )
+    stderr = sys.stderr
+    with _opened(file) as binary:
+        size = os.fstat(binary.fileno()).st_size if file != "-" else None
+        source = CountingReader(binary)
+        progress = Progress("importing", total_bytes=size or None, stream=stderr)
+        try:
+            summary = import_rows(
+                store,
+                read_rows(source, fmt),
+                dry_run=dry_run,
+                report=lambda line, name, reason: progress.echo(f"line {line}: {name}: {reason}"),
+                progress=lambda done: progress.update(done.read, source.bytes_read),
+            )
+        except UnreadableFile as exc:
+            progress.close()
+            raise CommandFailed(f"{file}: {exc}; rows before it were handled") from None
+        except ReadFailed as exc:
+            progress.close()
+            raise CommandFailed(f"{file}: {exc}") from None
+        progress.close()
+    click.echo(_summary(summary, dry_run=dry_run), file=stderr)
+    if summary.rejected:
+        raise click.exceptions.Exit(1)
+
+
+def _summary(summary: Summary, *, dry_run: bool) -> str:
+    if dry_run:
+        return (
+            f"read {summary.read}, would import {summary.imported}, "
+            f"rejected {summary.rejected} (dry run: nothing was written)"
+        )
+    return f"read {summary.read}, imported {summary.imported}, rejected {summary.rejected}"
+
+
+@contextlib.contextmanager
+def _opened(file: str) -> Iterator[IO[bytes]]:
+    if file == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        stream = _open(file)
+    except OSError as exc:
+        raise CommandFailed(f"{file}: {exc.strerror or exc}") from None
+    with stream:
+        yield stream
+
+
+def _open(file: str) -> IO[bytes]:
+    return open(file, "rb")
+
+
+@commands.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: by extension.")
+def export_command(file: str, fmt: str | None) -> None:
+    """Export every customer to FILE (csv, jsonl, ndjson or json; - for stdout), oldest first.
+
+    A file is written whole or not at all: the export goes to a temporary file
+    beside it, renamed over FILE at the end.
+    """
+    fmt = _format(file, fmt)
+    stderr = sys.stderr
+    progress = Progress("exporting", total_bytes=None, stream=stderr)
+    records = _counted(all_customers(_store()), progress)
+    try:
+        if file == "-":
+            out = sys.stdout.buffer
+            # Log lines go to stdout; here it carries the data, so they go to stderr.
+            with contextlib.redirect_stdout(sys.stderr):
+                count = write_rows(records, out, fmt)
+            out.flush()
+        else:
+            count = _write_whole(Path(file), records, fmt)
+    finally:
+        progress.close()
+    click.echo(f"exported {count} customers", file=stderr)
+
+
+def _counted(records: Iterator[Any], progress: Progress) -> Iterator[Any]:
+    for count, record in enumerate(records, 1):
+        if count % 1000 == 0:
+            progress.update(count)
+        yield record
+
+
+def _write_whole(path: Path, records: Iterator[Any], fmt: str) -> int:
+    """Write to a temporary file beside `path`, then rename it over `path`.
+
+    The file is made readable by its owner only (mkstemp's 0600): it holds personal data.
+    """
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
+    except OSError as exc:
+        raise CommandFailed(f"{path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(handle, "wb") as out:
+            count = write_rows(records, out, fmt)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return count
