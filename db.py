@@ -20,6 +20,18 @@ import orjson
 if TYPE_CHECKING:
     pass
 
+# The public shape of a customer, in the API's order: its name there -> the record's
+# attribute and the store's column. `to_public`, the sqlite store's JSON rendering and
+# the DynamoDB items follow it; `customers.schemas.Customer` documents it.
+PUBLIC_FIELDS = {
+    "id": "id",
+    "name": "name",
+    "email": "email",
+    "phone": "phone",
+    "businessId": "business_id",
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+}
 # Fields a client may write, by their column name.
 WRITABLE_COLUMNS = ("name", "email", "phone", "business_id")
 # Versions start at 1 and grow by one per change, so they stay far below SQLite's
@@ -77,15 +89,7 @@ class CustomerRecord:
 
     def to_public(self) -> dict[str, Any]:
         """The customer as the API shows it (camelCase, every field present)."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "email": self.email,
-            "phone": self.phone,
-            "businessId": self.business_id,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
+        return {name: getattr(self, column) for name, column in PUBLIC_FIELDS.items()}
 
 
 @dataclass(slots=True, frozen=True)
@@ -97,6 +101,18 @@ class Conflict:
 
     index: int
     fields: tuple[str, ...]
+
+
+@dataclass(slots=True, frozen=True)
+class ListQuery:
+    """One page of the list: at most `limit` customers after the keyset position `after`
+    (created_at, id), only those with this email (compared as `email_key`) and business ID.
+    """
+
+    limit: int
+    after: tuple[str, str] | None = None
+    email: str | None = None
+    business_id: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -176,23 +192,9 @@ class CustomerStore(Protocol):
 
     def get(self, customer_id: str) -> CustomerRecord: ...
 
-    def list_page(
-        self,
-        *,
-        limit: int,
-        after: tuple[str, str] | None = None,
-        email: str | None = None,
-        business_id: str | None = None,
-    ) -> Page: ...
+    def list_page(self, query: ListQuery) -> Page: ...
 
-    def list_json(
-        self,
-        *,
-        limit: int,
-        after: tuple[str, str] | None = None,
-        email: str | None = None,
-        business_id: str | None = None,
-    ) -> JsonPage:
+    def list_json(self, query: ListQuery) -> JsonPage:
         """What `list_page` gives, as the JSON array the API answers with."""
         ...
 

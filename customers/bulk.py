@@ -30,7 +30,15 @@ from pydantic import (
 
 from customers.formats import SourceRow, UnreadableFile
 from customers.schemas import CustomerCreate, describe_errors
-from db import Conflict, CustomerRecord, CustomerStore, email_key, new_customer_id, utc_timestamp
+from db import (
+    Conflict,
+    CustomerRecord,
+    CustomerStore,
+    ListQuery,
+    email_key,
+    new_customer_id,
+    utc_timestamp,
+)
 
 # Rows per batch: one transaction each on sqlite; DynamoDB splits it into transactions
 # of its own size. Large enough to amortise a commit's fsync, small enough to stay flat.
@@ -216,7 +224,7 @@ def all_customers(
     """Every customer in list order (createdAt, id), a page at a time."""
     after = None
     while True:
-        page = store.list_page(limit=page_size, after=after)
+        page = store.list_page(ListQuery(limit=page_size, after=after))
         yield from page.items
         if not page.has_more or not page.items:
             return

@@ -35,7 +35,7 @@ from customers.view_helpers import (
     validated,
 )
 from customers.web.problems import PreconditionFailed, ValidationFailed, field_errors
-from db import CustomerRecord
+from db import CustomerRecord, ListQuery
 
 bp = Blueprint("customers", __name__)
 
@@ -105,7 +105,9 @@ def list_customers() -> Response:
                 "The cursor is not valid for this query.",
                 errors=field_errors([("cursor", "is not a cursor this query made")]),
             ) from None
-    page = store().list_json(limit=limit, after=after, email=email, business_id=business_id)
+    page = store().list_json(
+        ListQuery(limit=limit, after=after, email=email, business_id=business_id)
+    )
     response = Response(page.body, mimetype="application/json")
     if page.has_more and page.last is not None:
         cursor = encode_cursor(*page.last, email=email, business_id=business_id)

@@ -62,6 +62,7 @@ from db import (
     EmailTaken,
     IdempotencyRecord,
     JsonPage,
+    ListQuery,
     Page,
     StoreUnavailable,
     VersionMismatch,
@@ -359,14 +360,8 @@ class DynamoStore:
     def get(self, customer_id: str) -> CustomerRecord:
         return self._read(customer_id)
 
-    def list_page(
-        self,
-        *,
-        limit: int,
-        after: tuple[str, str] | None = None,
-        email: str | None = None,
-        business_id: str | None = None,
-    ) -> Page:
+    def list_page(self, query: ListQuery) -> Page:
+        limit, after, email, business_id = query.limit, query.after, query.email, query.business_id
         if email is not None:
             return self._by_email(email, after=after, business_id=business_id)
         if business_id == "":  # an empty string cannot be a key value: nobody has it
@@ -374,7 +369,7 @@ class DynamoStore:
         index, hash_key, hash_value = "listing", "listPk", LIST_PK
         if business_id is not None:
             index, hash_key, hash_value = "business", "businessId", business_id
-        query: QueryInputTypeDef = {
+        request: QueryInputTypeDef = {
             "TableName": self.table_name,
             "IndexName": index,
             "KeyConditionExpression": "#h = :h",
@@ -385,9 +380,9 @@ class DynamoStore:
         if after is not None:
             # listSk is "<createdAt>#<id>" with a fixed-width createdAt, so its string
             # order is the (created_at, id) order the sqlite store pages by.
-            query["KeyConditionExpression"] += " AND #sk > :after"
-            query["ExpressionAttributeNames"] = {"#h": hash_key, "#sk": "listSk"}
-            query["ExpressionAttributeValues"] = {
+            request["KeyConditionExpression"] += " AND #sk > :after"
+            request["ExpressionAttributeNames"] = {"#h": hash_key, "#sk": "listSk"}
+            request["ExpressionAttributeValues"] = {
                 ":h": _s(hash_value),
                 ":after": _s(f"{after[0]}#{after[1]}"),
             }
@@ -395,24 +390,15 @@ class DynamoStore:
         # One page holds limit + 1 items unless the 1 MB page cap cut it short: read on
         # until it does, so has_more is exact.
         while len(items) <= limit:
-            answer = self._client.query(**query)
+            answer = self._client.query(**request)
             items += [_record(item) for item in answer.get("Items", [])]
             if "LastEvaluatedKey" not in answer:
                 break
-            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
         return Page(items=items[:limit], has_more=len(items) > limit)
 
-    def list_json(
-        self,
-        *,
-        limit: int,
-        after: tuple[str, str] | None = None,
-        email: str | None = None,
-        business_id: str | None = None,
-    ) -> JsonPage:
-        return JsonPage.of(
-            self.list_page(limit=limit, after=after, email=email, business_id=business_id)
-        )
+    def list_json(self, query: ListQuery) -> JsonPage:
+        return JsonPage.of(self.list_page(query))
 
     def _by_email(
         self, email: str, *, after: tuple[str, str] | None, business_id: str | None

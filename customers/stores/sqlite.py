@@ -18,6 +18,7 @@ from urllib.parse import unquote
 import orjson
 
 from db import (
+    PUBLIC_FIELDS,
     WRITABLE_COLUMNS,
     AnswerOf,
     ClaimLost,
@@ -27,6 +28,7 @@ from db import (
     EmailTaken,
     IdempotencyRecord,
     JsonPage,
+    ListQuery,
     Page,
     StoreUnavailable,
     VersionMismatch,
@@ -100,9 +102,9 @@ IDEMPOTENCY_COLUMNS = (
 )
 # A row as CustomerRecord.to_public() shows it, rendered by SQLite, then its keyset position.
 PUBLIC_JSON_COLUMNS = (
-    "json_object('id', id, 'name', name, 'email', email, 'phone', phone,"
-    " 'businessId', business_id, 'createdAt', created_at, 'updatedAt', updated_at),"
-    " created_at, id"
+    "json_object("
+    + ", ".join(f"'{name}', {column}" for name, column in PUBLIC_FIELDS.items())
+    + "), created_at, id"
 )
 
 
@@ -240,56 +242,38 @@ class SqliteStore:
         return CustomerRecord(*row)
 
     @staticmethod
-    def _page_query(
-        select: str,
-        limit: int,
-        after: tuple[str, str] | None,
-        email: str | None,
-        business_id: str | None,
-    ) -> tuple[str, list[Any]]:
+    def _page_query(select: str, query: ListQuery) -> tuple[str, list[Any]]:
         """The keyset query for one page plus one row (which tells whether more follow)."""
         where: list[str] = []
         params: list[Any] = []
-        if email is not None:
+        if query.email is not None:
             where.append("email_key = ?")
-            params.append(email_key(email))
-        if business_id is not None:
+            params.append(email_key(query.email))
+        if query.business_id is not None:
             where.append("business_id = ?")
-            params.append(business_id)
-        if after is not None:
+            params.append(query.business_id)
+        if query.after is not None:
             where.append("(created_at, id) > (?, ?)")
-            params.extend(after)
+            params.extend(query.after)
         sql = f"SELECT {select} FROM customers"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at, id LIMIT ?"
-        params.append(limit + 1)
+        params.append(query.limit + 1)
         return sql, params
 
-    def list_page(
-        self,
-        *,
-        limit: int,
-        after: tuple[str, str] | None = None,
-        email: str | None = None,
-        business_id: str | None = None,
-    ) -> Page:
-        sql, params = self._page_query(COLUMNS, limit, after, email, business_id)
+    def list_page(self, query: ListQuery) -> Page:
+        sql, params = self._page_query(COLUMNS, query)
+        limit = query.limit
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         has_more = len(rows) > limit
         return Page(items=[CustomerRecord(*row) for row in rows[:limit]], has_more=has_more)
 
-    def list_json(
-        self,
-        *,
-        limit: int,
-        after: tuple[str, str] | None = None,
-        email: str | None = None,
-        business_id: str | None = None,
-    ) -> JsonPage:
+    def list_json(self, query: ListQuery) -> JsonPage:
         # SQLite renders each row's JSON object itself: no per-row Python objects.
-        sql, params = self._page_query(PUBLIC_JSON_COLUMNS, limit, after, email, business_id)
+        sql, params = self._page_query(PUBLIC_JSON_COLUMNS, query)
+        limit = query.limit
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         has_more = len(rows) > limit

@@ -47,17 +47,6 @@ def fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
-def keys_from_ssm(
-    parameter: str, *, region: str | None, endpoint_url: str | None
-) -> tuple[str, ...]:
-    """The comma-separated keys in an SSM parameter (SecureString or String)."""
-    import boto3
-
-    ssm = boto3.client("ssm", region_name=region, endpoint_url=endpoint_url)
-    value = ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
-    return tuple(key.strip() for key in str(value).split(",") if key.strip())
-
-
 class KeyRing:
     """The configured keys, matched exactly and in constant time."""
 
@@ -86,6 +75,8 @@ def load_keys(settings: Mapping[str, Any]) -> KeyRing:
     """The keys from the settings; raises ConfigError when keys are required and missing."""
     keys: tuple[str, ...] = tuple(settings["API_KEYS"])
     if settings["API_KEYS_SSM_PARAMETER"]:
+        from customers.aws.ssm import keys_from_ssm
+
         keys += keys_from_ssm(
             settings["API_KEYS_SSM_PARAMETER"],
             region=settings["AWS_REGION"],

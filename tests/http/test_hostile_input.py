@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 
+from db import ListQuery
 from tests.conftest import TEST_SETTINGS, Customers
 
 SQL_AND_NUL = [
@@ -40,7 +41,7 @@ def assert_clean_problem(response: Any, status: int) -> None:
 
 
 def count(app: Flask) -> int:
-    return len(app.extensions["customer_store"].list_page(limit=500).items)
+    return len(app.extensions["customer_store"].list_page(ListQuery(limit=500)).items)
 
 
 @pytest.mark.parametrize("value", SQL_AND_NUL)

@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from db import ListQuery
 from tests.conftest import Customers
 
 PROBLEM = "application/problem+json"
@@ -28,7 +29,7 @@ TOO_LONG_EMAIL = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 58 + "
 
 def stored(app: Flask) -> list[dict[str, Any]]:
     """Every customer in the store, in the API's shape."""
-    page = app.extensions["customer_store"].list_page(limit=500)
+    page = app.extensions["customer_store"].list_page(ListQuery(limit=500))
     return [record.to_public() for record in page.items]
 
 

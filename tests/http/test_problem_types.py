@@ -22,7 +22,7 @@ from werkzeug.datastructures import WWWAuthenticate
 
 from app import create_app
 from customers.web.problems import FOR_STATUS, TYPE_PREFIX, slug_for_status
-from db import StoreUnavailable
+from db import ListQuery, StoreUnavailable
 from tests.conftest import Customers, LiveServer
 
 KEY = "problem-types-key"
@@ -109,7 +109,7 @@ def test_a_body_over_the_limit_is_body_too_large(app: Flask, client: FlaskClient
     response = client.post("/customers", data=body, content_type="application/json")
     problem = assert_type(response, 413, "body-too-large")
     assert problem["title"] != "Request Entity Too Large"  # Werkzeug's title, not ours
-    assert app.extensions["customer_store"].list_page(limit=1).items == []
+    assert app.extensions["customer_store"].list_page(ListQuery(limit=1)).items == []
 
 
 def test_a_body_over_the_limit_over_http_is_body_too_large(live_server: LiveServer) -> None:

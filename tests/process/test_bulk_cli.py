@@ -24,6 +24,7 @@ from flask import Flask
 
 from app import create_app
 from customers import cli
+from db import ListQuery
 from tests.conftest import TEST_SETTINGS
 from tests.dynamo import REGION
 from tests.served import ROOT, ServerProcess
@@ -76,7 +77,7 @@ class Target:
 
     def customers(self) -> list[dict[str, Any]]:
         store = self.app().extensions["customer_store"]
-        return [record.to_public() for record in store.list_page(limit=500).items]
+        return [record.to_public() for record in store.list_page(ListQuery(limit=500)).items]
 
     def environ(self) -> dict[str, str]:
         """The settings as the environment variables a process would read."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db import Conflict, CustomerRecord, CustomerStore
+from db import Conflict, CustomerRecord, CustomerStore, ListQuery
 
 
 def record(number: int, *, email: str | None = None, customer_id: str | None = None):
@@ -19,7 +19,7 @@ def record(number: int, *, email: str | None = None, customer_id: str | None = N
 
 
 def everything(store: CustomerStore) -> list[CustomerRecord]:
-    return store.list_page(limit=500).items
+    return store.list_page(ListQuery(limit=500)).items
 
 
 def test_insert_many_keeps_ids_timestamps_and_every_field(store: CustomerStore) -> None:

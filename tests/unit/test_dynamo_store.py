@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from db import CustomerNotFound, EmailTaken, StoreUnavailable
+from db import CustomerNotFound, EmailTaken, ListQuery, StoreUnavailable
 from tests.dynamo import REGION
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def test_ten_threads_creating_one_email_make_one_customer(dynamo_store: DynamoSt
         outcomes = list(pool.map(create, range(10)))
 
     assert sorted(outcomes) == ["created"] + ["taken"] * 9
-    page = dynamo_store.list_page(limit=10)
+    page = dynamo_store.list_page(ListQuery(limit=10))
     assert [record.email for record in page.items] == ["Same@Example.com"]
 
 
@@ -107,7 +107,7 @@ def test_from_settings_creates_its_table(
     try:
         store.ping()
         record = store.create(name="A", email="a@example.com", phone=None, business_id="1-1")
-        assert store.list_page(limit=5, business_id="1-1").items == [record]
+        assert store.list_page(ListQuery(limit=5, business_id="1-1")).items == [record]
     finally:
         store.close()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from customers.stores import sqlite as db
-from db import EmailTaken, IdempotencyRecord
+from db import EmailTaken, IdempotencyRecord, ListQuery
 
 # The layout of schema version 1, as files made by earlier releases hold it.
 SCHEMA_V1 = """
@@ -83,10 +83,10 @@ def test_a_version_1_file_is_migrated_with_every_row_and_rule_kept(tmp_path: Pat
 
     store = db.SqliteStore(str(path))
     try:
-        page = store.list_page(limit=10)
+        page = store.list_page(ListQuery(limit=10))
         assert [record.id for record in page.items] == [f"id-{n}" for n in range(5)]
         assert store.get("id-3").email == "C3@Example.com"
-        same_business = store.list_page(limit=10, business_id="0112038-9")
+        same_business = store.list_page(ListQuery(limit=10, business_id="0112038-9"))
         assert [record.id for record in same_business.items] == ["id-1", "id-3"]
         with pytest.raises(EmailTaken):
             store.create(name="Again", email="c2@EXAMPLE.com", phone=None, business_id=None)

@@ -15,6 +15,7 @@ from db import (
     CustomerStore,
     EmailTaken,
     IdempotencyRecord,
+    ListQuery,
     VersionMismatch,
 )
 
@@ -56,7 +57,7 @@ def test_email_is_unique_case_insensitively(store: CustomerStore) -> None:
     store.create(name="A", email="Same@Example.com", phone=None, business_id=None)
     with pytest.raises(EmailTaken):
         store.create(name="B", email="same@EXAMPLE.com", phone=None, business_id=None)
-    assert len(store.list_page(limit=10).items) == 1
+    assert len(store.list_page(ListQuery(limit=10)).items) == 1
 
 
 def test_update_changes_fields_and_bumps_the_version(store: CustomerStore) -> None:
@@ -155,7 +156,7 @@ def test_list_pages_in_creation_order_without_gaps(store: CustomerStore) -> None
     seen = []
     after = None
     while True:
-        page = store.list_page(limit=3, after=after)
+        page = store.list_page(ListQuery(limit=3, after=after))
         seen.extend(page.items)
         if not page.has_more:
             break
@@ -167,24 +168,26 @@ def test_list_pages_in_creation_order_without_gaps(store: CustomerStore) -> None
 def test_has_more_is_exact_at_the_boundary(store: CustomerStore) -> None:
     for i in range(4):
         store.create(name="A", email=f"{i}@x.io", phone=None, business_id=None)
-    assert store.list_page(limit=4).has_more is False
-    assert store.list_page(limit=3).has_more is True
-    assert store.list_page(limit=10).items[0].email == "0@x.io"
+    assert store.list_page(ListQuery(limit=4)).has_more is False
+    assert store.list_page(ListQuery(limit=3)).has_more is True
+    assert store.list_page(ListQuery(limit=10)).items[0].email == "0@x.io"
 
 
 def test_list_filters(store: CustomerStore) -> None:
     a = store.create(name="A", email="Find@X.io", phone=None, business_id="0112038-9")
     b = store.create(name="B", email="b@x.io", phone=None, business_id="0112038-9")
     store.create(name="C", email="c@x.io", phone=None, business_id="2331972-7")
-    assert store.list_page(limit=10, email="find@x.IO").items == [a]
-    assert store.list_page(limit=10, email="nobody@x.io").items == []
-    assert store.list_page(limit=10, business_id="0112038-9").items == [a, b]
-    assert store.list_page(limit=10, email="b@x.io", business_id="0112038-9").items == [b]
-    assert store.list_page(limit=10, email="b@x.io", business_id="2331972-7").items == []
-    first = store.list_page(limit=1, business_id="0112038-9")
+    assert store.list_page(ListQuery(limit=10, email="find@x.IO")).items == [a]
+    assert store.list_page(ListQuery(limit=10, email="nobody@x.io")).items == []
+    assert store.list_page(ListQuery(limit=10, business_id="0112038-9")).items == [a, b]
+    assert store.list_page(ListQuery(limit=10, email="b@x.io", business_id="0112038-9")).items == [
+        b
+    ]
+    assert store.list_page(ListQuery(limit=10, email="b@x.io", business_id="2331972-7")).items == []
+    first = store.list_page(ListQuery(limit=1, business_id="0112038-9"))
     assert first.items == [a] and first.has_more
     after = (a.created_at, a.id)
-    rest = store.list_page(limit=1, after=after, business_id="0112038-9")
+    rest = store.list_page(ListQuery(limit=1, after=after, business_id="0112038-9"))
     assert rest.items == [b] and not rest.has_more
 
 
@@ -192,7 +195,7 @@ def test_sql_and_expression_metacharacters_are_data(store: CustomerStore) -> Non
     hostile = "x'); DROP TABLE customers; -- :v #n"
     created = store.create(name=hostile, email="q@x.io", phone=None, business_id=None)
     assert store.get(created.id).name == hostile
-    assert store.list_page(limit=10, email=hostile).items == []
+    assert store.list_page(ListQuery(limit=10, email=hostile)).items == []
     with pytest.raises(CustomerNotFound):
         store.get(hostile)
 
@@ -213,8 +216,8 @@ def test_list_json_is_list_page_as_the_api_shows_it(store: CustomerStore) -> Non
         {"email": "none@x.io"},
     ]
     for kwargs in queries:
-        page = store.list_page(limit=2, **kwargs)
-        as_json = store.list_json(limit=2, **kwargs)
+        page = store.list_page(ListQuery(limit=2, **kwargs))
+        as_json = store.list_json(ListQuery(limit=2, **kwargs))
         assert orjson.loads(as_json.body) == [record.to_public() for record in page.items]
         assert as_json.has_more == page.has_more
         last = page.items[-1] if page.items else None
@@ -322,7 +325,7 @@ def test_a_create_whose_key_was_taken_over_writes_nothing(store: CustomerStore) 
         store.create(
             name="S", email="other@x.io", phone=None, business_id=None, idempotency=answer_of(slow)
         )
-    assert [c.id for c in store.list_page(limit=10).items] == [made.id]
+    assert [c.id for c in store.list_page(ListQuery(limit=10)).items] == [made.id]
 
 
 def test_a_create_refused_for_its_email_leaves_the_key_held(store: CustomerStore) -> None:
@@ -334,5 +337,5 @@ def test_a_create_refused_for_its_email_leaves_the_key_held(store: CustomerStore
             name="B", email="A@x.io", phone=None, business_id=None, idempotency=answer_of(claim)
         )
     assert store.claim_idempotency_key(held("retry"), now=NOW + 1) == claim
-    assert len(store.list_page(limit=10).items) == 1
+    assert len(store.list_page(ListQuery(limit=10)).items) == 1
     store.complete_idempotency_key(answered(claim, 409))  # the 409 is then recorded

@@ -1,0 +1,1 @@
+"""The AWS adapters: the Lambda entry point and the SSM parameter that holds API keys."""
