@@ -93,8 +93,7 @@ def test_the_graph_finds_the_modules_and_their_imports() -> None:
 
 def test_every_import_goes_down_the_layers() -> None:
     upward = [
-        f"{module} ({LAYERS[_layer(module)][0]}) imports {imported} "
-        f"({LAYERS[_layer(imported)][0]})"
+        f"{module} ({LAYERS[_layer(module)][0]}) imports {imported} ({LAYERS[_layer(imported)][0]})"
         for module, imports in _graph().items()
         for imported in imports
         if _layer(imported) > _layer(module)
