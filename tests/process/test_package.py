@@ -39,5 +39,3 @@ def test_the_wheel_holds_the_service_modules_and_no_tests(tmp_path: Path) -> Non
     metadata = next(name for name in names if name.endswith("METADATA"))
     requires = zipfile.ZipFile(wheel).read(metadata).decode()
     assert "requires-dist: flask" in requires.lower()
-        "requires-dist: flask", "Requires-Dist: flask"
-    )
