@@ -31,8 +31,12 @@ def test_the_wheel_holds_the_service_modules_and_no_tests(tmp_path: Path) -> Non
     names = set(zipfile.ZipFile(wheel).namelist())
     source = {
         path.relative_to(ROOT).as_posix()
-        for path in [ROOT / "app.py", ROOT / "db.py", ROOT / "business_client.py"]
-        + list((ROOT / "customers").rglob("*.py"))
+        for path in [
+            ROOT / "app.py",
+            ROOT / "db.py",
+            ROOT / "business_client.py",
+            *(ROOT / "customers").rglob("*.py"),
+        ]
     }
     assert source <= names
     assert not any(name.startswith(("tests/", "bench/", "e2e/")) for name in names)
