@@ -172,8 +172,8 @@ class FailedKeyLimit:
     """Requests without a valid key, counted per client address at the RATE_LIMIT rate.
 
     The per-key limit cannot count them (there is no key), so without this a caller
-    could try keys as fast as the server answers 401s. Past the limit, an address
-    that keeps failing gets 429 with Retry-After until its window ends.
+    could try keys as fast as the server answers 401s. Past the limit, the address
+    gets 429 with Retry-After until its window ends, for any key it sends.
 
     The counts live in RATE_LIMIT_STORAGE_URI, shared by every worker and instance.
     While that storage does not answer they are kept in this process's memory (as the
@@ -211,19 +211,41 @@ class FailedKeyLimit:
 
     def count(self, address: str) -> None:
         """Count one failure of `address`; raise KeyGuessingLimited when it is over the limit."""
+        reset = self._on_counter(lambda counter: self._hit(counter, address))
+        if reset is not None:
+            raise KeyGuessingLimited(limit=self._rate.amount, reset_at=reset)
+
+    def check(self, address: str) -> None:
+        """Raise KeyGuessingLimited while `address` is over the limit, whatever key it sends.
+
+        Checked before the key: were a right key let through, a guesser over the limit
+        would go on at full speed and stop at the first 200. Behind a proxy this relies
+        on TRUSTED_PROXIES naming the caller, or one guesser would lock out the proxy.
+        """
+        reset = self._on_counter(lambda counter: self._blocked_until(counter, address))
+        if reset is not None:
+            raise KeyGuessingLimited(limit=self._rate.amount, reset_at=reset)
+
+    def _on_counter(self, use: Callable[[Any], float | None]) -> float | None:
+        """`use` on the shared counter, or on this process's while the storage is down."""
         from limits.errors import StorageError
 
         counter = self._local
         if self._shared is not None and self._clock() >= self._shared_down_until:
             counter = self._shared
         try:
-            reset = self._hit(counter, address)
+            return use(counter)
         except StorageError:
             self._shared_down_until = self._clock() + self.RECHECK
             self._outages.note()
-            reset = self._hit(self._local, address)
-        if reset is not None:
-            raise KeyGuessingLimited(limit=self._rate.amount, reset_at=reset)
+            return use(self._local)
+
+    def _blocked_until(self, counter: Any, address: str) -> float | None:
+        """None while `address` may still fail, else when its window resets; counts nothing."""
+        if counter.test(self._rate, "failed-key", address):
+            return None
+        reset: float = counter.get_window_stats(self._rate, "failed-key", address).reset_time
+        return reset
 
     def close(self) -> None:
         """Close the connections to the shared storage; a served process just exits."""
@@ -274,6 +296,9 @@ def _require_key() -> None:
     g.client_key = None
     if _is_open_path() or _is_cors_preflight():
         return
+    failures: FailedKeyLimit | None = current_app.extensions.get("failed_key_limit")
+    if failures is not None:
+        failures.check(request.remote_addr or "unknown")
     keys: KeyRing = current_app.extensions["api_keys"]
     presented = _presented_key()
     if presented is None:
