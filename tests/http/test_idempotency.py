@@ -20,7 +20,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import BadRequest
 
 from customers.idempotency import idempotent, request_fingerprint
-from customers.web.security import fingerprint
+from customers.web.security import client_id
 from db import ClaimLost, CustomerStore, IdempotencyRecord
 from tests.conftest import LiveServer
 
@@ -275,11 +275,11 @@ def test_keys_belong_to_one_client(keyed_settings: dict[str, Any], app: Flask) -
         assert replay.json()["id"] == first.json()["id"]
         assert len(listed(server, bearer(API_KEY))) == 3
 
-    # The records are scoped by the API key's fingerprint, never by the key itself.
+    # The records are scoped by a digest of the API key (client_id), never by the key itself.
     store = store_of(app)
     now = int(time.time())
     probe = IdempotencyRecord("", "shared-key", "probe", "probe-token", now + 60)
-    held = store.claim_idempotency_key(replace(probe, scope=fingerprint(API_KEY)), now=now)
+    held = store.claim_idempotency_key(replace(probe, scope=client_id(API_KEY)), now=now)
     assert held is not None and held.status == 201 and held.customer_id == first.json()["id"]
     assert store.claim_idempotency_key(replace(probe, scope=API_KEY), now=now) is None
 

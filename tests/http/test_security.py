@@ -308,3 +308,28 @@ def test_header_names_with_underscores_are_not_the_key_header(live_server: LiveS
     assert live_server.session.get(customers, headers={"X-API-Key": KEY}).status_code == 200
     assert live_server.session.get(customers, headers={"X_API_KEY": KEY}).status_code == 401
     assert live_server.session.get(customers, headers={"x_api_key": KEY}).status_code == 401
+
+
+def test_keys_whose_log_fingerprints_agree_are_still_told_apart() -> None:
+    """Two keys with one 8-digit fingerprint: separate rate limits and idempotency scopes."""
+    seen: dict[str, str] = {}
+    for n in range(1_000_000):
+        key = f"key-{n}"
+        tag = fingerprint(key)
+        if tag in seen:
+            first, second = seen[tag], key
+            break
+        seen[tag] = key
+    assert fingerprint(first) == fingerprint(second)
+    application = create_app(
+        {**TEST_SETTINGS, "API_KEYS": (first, second), "RATE_LIMIT": "2/minute"}
+    )
+    client = application.test_client()
+    assert [client.get("/customers", headers=bearer(first)).status_code for _ in range(3)] == [
+        200,
+        200,
+        429,
+    ]
+    assert client.get("/customers", headers=bearer(second)).status_code == 200
+    application.extensions["customer_store"].close()
+    application.extensions["business_client"].close()
