@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app
 
+import bodies
 import customers
 import db
 import logs
@@ -90,10 +91,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.add_url_rule("/health", view_func=health)
 
-    # Around all of it: security headers outermost, then request id and access line.
+    # Around all of it: security headers outermost, then request id and access line,
+    # then bodies read whole and within the limit, whichever server delivers them.
     app.middleware = security.SecurityHeadersMiddleware(
         logs.RequestLogMiddleware(
-            app.wsgi_app, app.config["CUSTOMER_STORE"], log_level=app.config["LOG_LEVEL"]
+            bodies.WholeBodyMiddleware(app.wsgi_app, limit=app.config["MAX_CONTENT_LENGTH"]),
+            app.config["CUSTOMER_STORE"],
+            log_level=app.config["LOG_LEVEL"],
         )
     )
     return app
