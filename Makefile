@@ -44,7 +44,7 @@ typecheck: $(VENV)/.dev-installed
 # The HTTP-level suites again with the DynamoDB store (moto's server, started by the fixtures).
 HTTP_SUITES := tests/test_customers_api.py tests/test_paging.py tests/test_concurrency.py \
 	tests/test_openapi.py tests/test_races.py tests/test_hostile_input.py \
-	tests/test_business_api.py tests/test_security.py
+	tests/test_business_api.py tests/test_security.py tests/test_bodies.py
 
 pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q
@@ -60,7 +60,7 @@ profile: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.profile
 
 # `sam build` calls this with ARTIFACTS_DIR set: the Lambda package, service modules only.
-SERVICE_MODULES := app.py business_client.py business_normalize.py config.py db.py \
+SERVICE_MODULES := app.py asgi_bridge.py bodies.py business_client.py business_normalize.py config.py db.py \
 	dynamo_store.py jsonio.py lambda_handler.py logs.py openapi.py problems.py security.py \
 	server.py customers
 # granian, the server for `make run`, has no use on Lambda.

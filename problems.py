@@ -78,6 +78,12 @@ class NotFound(Problem):
     status, title, slug = 404, "Not Found", "not-found"
 
 
+class RequestTimeout(Problem):
+    """The request's body did not arrive before the deadline."""
+
+    status, title, slug = 408, "Request Timeout", "request-timeout"
+
+
 class EmailConflict(Problem):
     """Another customer already has this email."""
 

@@ -13,6 +13,7 @@ import sys
 
 from flask import Flask
 
+from asgi_bridge import WsgiOverAsgi
 from config import DEFAULTS, SERVER_THREADS, ConfigError, check_settings, settings_from_env
 
 MEMORY_PATHS = ("", ":memory:")
@@ -42,6 +43,17 @@ def served_app() -> Flask:
     return app
 
 
+def served_asgi_app() -> WsgiOverAsgi:
+    """What granian serves: the app behind the bridge that reads bodies before a thread runs."""
+    app = served_app()
+    return WsgiOverAsgi(
+        app,
+        threads=SERVER_THREADS,
+        body_limit=app.config["MAX_CONTENT_LENGTH"],
+        body_timeout=app.config["BODY_READ_TIMEOUT"],
+    )
+
+
 def main() -> None:
     """Serve on HOST:PORT until SIGTERM or SIGINT; in-flight requests finish first."""
     from granian import Granian
@@ -56,14 +68,16 @@ def main() -> None:
         workers = worker_count(settings)
     except ConfigError as exc:
         sys.exit(f"customer-api: {exc}")
+    # ASGI, not granian's WSGI interface: see asgi_bridge for why. The requests run on
+    # the bridge's SERVER_THREADS threads; no lifespan, no websockets.
     Granian(
-        "server:served_app",
+        "server:served_asgi_app",
         factory=True,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.ASGINL,
+        websockets=False,
         address=str(settings["HOST"]),
         port=int(str(settings["PORT"])),
         workers=workers,
-        blocking_threads=SERVER_THREADS,
         log_access=False,  # the app writes its own access line
         log_level=LogLevels(str(settings["LOG_LEVEL"]).lower()),
         log_dictconfig=server_log_config(),
