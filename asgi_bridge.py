@@ -173,6 +173,8 @@ def wsgi_environ(scope: Scope) -> dict[str, Any]:
         value = raw_value.decode("latin-1")
         key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{name}"
         if key in environ:
+            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                continue  # the first stands, as in granian's WSGI interface
             separator = "; " if name == "COOKIE" else ","
             value = f"{environ[key]}{separator}{value}"
         environ[key] = value
