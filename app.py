@@ -19,10 +19,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from business_client import BusinessClient
 from customers import businesses, cli, openapi, routes, service
-from customers.config import DEFAULTS, check_settings, settings_from_env
+from customers.config import DEFAULTS, SERVER_THREADS, check_settings, settings_from_env
 from customers.stores import open_store
 from customers.web import errors, problems, request_context, security
 from customers.web.access_log import RequestLogMiddleware
+from customers.web.asgi_bridge import WsgiOverAsgi
+from customers.web.bodies import WholeBodyMiddleware
 from customers.web.jsonio import OrjsonProvider
 from customers.web.log_setup import configure_logging
 
@@ -121,10 +123,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         """Create the schema (idempotent; it is also created at start)."""
         print(f"store ready: {store.kind}")
 
-    # Around all of it: security headers outermost, then request id and access line.
+    # Around all of it: security headers outermost, then request id and access line,
+    # then bodies read whole and within the limit, whichever server delivers them.
     app.middleware = security.SecurityHeadersMiddleware(
         RequestLogMiddleware(
-            app.wsgi_app, app.config["CUSTOMER_STORE"], log_level=app.config["LOG_LEVEL"]
+            WholeBodyMiddleware(app.wsgi_app, limit=app.config["MAX_CONTENT_LENGTH"]),
+            app.config["CUSTOMER_STORE"],
+            log_level=app.config["LOG_LEVEL"],
         )
     )
     # Behind TRUSTED_PROXIES proxies, the client address is the one the nearest of them
@@ -140,6 +145,17 @@ def served_app() -> Flask:
     app = create_app()
     atexit.register(app.extensions["customer_store"].close)
     return app
+
+
+def served_asgi_app() -> WsgiOverAsgi:
+    """What granian serves: the app behind the bridge that reads bodies before a thread runs."""
+    app = served_app()
+    return WsgiOverAsgi(
+        app,
+        threads=SERVER_THREADS,
+        body_limit=app.config["MAX_CONTENT_LENGTH"],
+        body_timeout=app.config["BODY_READ_TIMEOUT"],
+    )
 
 
 if __name__ == "__main__":

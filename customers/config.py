@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     "SQLITE_PATH": ":memory:",
     "LOG_LEVEL": "INFO",
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Seconds a client has to send a whole body once its headers are in; then a 408.
+    # 64 KiB take well under a second on any working link.
+    "BODY_READ_TIMEOUT": 5.0,
     "CUSTOMER_STORE": "sqlite",
     "DYNAMODB_TABLE": "customers",
     "DYNAMODB_CREATE_TABLE": False,
@@ -156,6 +159,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "WORKERS": _integer(0, 64),
     "SQLITE_PATH": str.strip,
     "LOG_LEVEL": _log_level,
+    "BODY_READ_TIMEOUT": _seconds(allow_zero=False),
     "CUSTOMER_STORE": _choice("sqlite", "dynamodb"),
     "DYNAMODB_TABLE": str.strip,
     "DYNAMODB_CREATE_TABLE": _flag,

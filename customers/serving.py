@@ -18,7 +18,6 @@ import sys
 
 from customers.config import (
     DEFAULTS,
-    SERVER_THREADS,
     ConfigError,
     check_settings,
     settings_from_env,
@@ -116,13 +115,16 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"customer-api: {exc}")
     Granian(
-        "app:served_app",  # by name: the factory is imported in each worker, not here
+        # By name: the factory is imported in each worker, not here. ASGI, not granian's
+        # WSGI interface: see customers.web.asgi_bridge for why. The requests run on the
+        # bridge's SERVER_THREADS threads; no lifespan, no websockets.
+        "app:served_asgi_app",
         factory=True,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.ASGINL,
+        websockets=False,
         address=str(settings["HOST"]),
         port=int(str(settings["PORT"])),
         workers=workers,
-        blocking_threads=SERVER_THREADS,
         log_access=False,  # the app writes its own access line
         log_level=LogLevels(str(settings["LOG_LEVEL"]).lower()),
         log_dictconfig=server_log_config(),

@@ -165,3 +165,21 @@ def store_option(request: pytest.FixtureRequest) -> None:
         AWS_ENDPOINT_URL=request.getfixturevalue("moto_endpoint"),
         AWS_REGION=REGION,
     )
+
+
+@pytest.fixture
+def store_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    """A served app's store: sqlite, or with `--store=dynamodb` a fresh table in moto.
+
+    The table is made here, before the server starts, so that no worker is still busy
+    making it (and waiting for it) when a test has its answers and stops the server.
+    """
+    if request.config.getoption("--store") != "dynamodb":
+        return {}
+    request.getfixturevalue("aws_environ")  # the credentials reach the server's environment
+    return {
+        "CUSTOMER_STORE": "dynamodb",
+        "DYNAMODB_TABLE": request.getfixturevalue("dynamo_table"),
+        "AWS_ENDPOINT_URL": request.getfixturevalue("moto_endpoint"),
+        "AWS_REGION": REGION,
+    }

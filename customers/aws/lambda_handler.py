@@ -45,9 +45,16 @@ def event_source_ip(environ: dict[str, Any]) -> str | None:
 
 
 def from_event_source(wsgi_app: WsgiApp) -> WsgiApp:
-    """`wsgi_app` with REMOTE_ADDR set to the event's source IP, for limits and logs."""
+    """`wsgi_app` with REMOTE_ADDR set to the event's source IP, for limits and logs, and
+    told that the body ends where the event's does.
+
+    apig-wsgi hands over the event's whole body, decoded from base64 when it came so.
+    A `Transfer-Encoding: chunked` header passed on from the client would otherwise
+    make Werkzeug ignore the length apig-wsgi sets and read no body at all.
+    """
 
     def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["wsgi.input_terminated"] = True
         address = event_source_ip(environ)
         if address is not None:
             environ["REMOTE_ADDR"] = address

@@ -6,12 +6,14 @@ import json
 from typing import Any
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from app import create_app
 from customers.config import ConfigError
 from customers.web.security import KeyRing, fingerprint
 from tests.conftest import TEST_SETTINGS, LiveServer
+from tests.served import ServerProcess
 
 KEY, OTHER_KEY = "s3cret-key-one", "s3cret-key-two"
 
@@ -308,6 +310,21 @@ def test_header_names_with_underscores_are_not_the_key_header(live_server: LiveS
     assert live_server.session.get(customers, headers={"X-API-Key": KEY}).status_code == 200
     assert live_server.session.get(customers, headers={"X_API_KEY": KEY}).status_code == 401
     assert live_server.session.get(customers, headers={"x_api_key": KEY}).status_code == 401
+
+
+def test_header_names_with_underscores_are_dropped_by_the_served_app(
+    store_settings: dict[str, str],
+) -> None:
+    """The same under granian (`make run`), whose WSGI interface would fold the names."""
+    server = ServerProcess({"API_KEYS": KEY, "WORKERS": "1", **store_settings})
+    try:
+        customers = f"{server.url}/customers"
+        with requests.Session() as session:
+            assert session.get(customers, headers={"X-API-Key": KEY}).status_code == 200
+            assert session.get(customers, headers={"X_API_KEY": KEY}).status_code == 401
+            assert session.get(customers, headers={"x_api_key": KEY}).status_code == 401
+    finally:
+        assert server.stop() == 0
 
 
 def test_keys_whose_log_fingerprints_agree_are_still_told_apart() -> None:

@@ -23,31 +23,12 @@ from app import create_app
 from customers.config import DEFAULTS, ConfigError
 from customers.serving import check_limit_storage
 from customers.web.security import FailedKeyLimit, StorageOutageLog
-from tests.dynamo import REGION
 from tests.redis_server import RedisServer
 from tests.served import ROOT, ServerProcess
 
 KEY = "shared-limit-key"
 GOOD = {"Authorization": f"Bearer {KEY}"}
 WRONG = {"Authorization": "Bearer guess"}
-
-
-@pytest.fixture
-def store_settings(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The served app's store: sqlite, or with `--store=dynamodb` a fresh table in moto.
-
-    The table is made here, before the server starts, so that no worker is still busy
-    making it (and waiting for it) when a test has its answers and stops the server.
-    """
-    if request.config.getoption("--store") != "dynamodb":
-        return {}
-    request.getfixturevalue("aws_environ")  # the credentials reach the server's environment
-    return {
-        "CUSTOMER_STORE": "dynamodb",
-        "DYNAMODB_TABLE": request.getfixturevalue("dynamo_table"),
-        "AWS_ENDPOINT_URL": request.getfixturevalue("moto_endpoint"),
-        "AWS_REGION": REGION,
-    }
 
 
 def statuses(url: str, headers: dict[str, str], count: int) -> list[int]:

@@ -353,3 +353,39 @@ def test_trusted_proxies_are_refused_on_lambda(
     lambda_module.app.extensions["business_client"].close()
     with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
         importlib.reload(lambda_module)
+
+
+LIMIT = 64 * 1024
+OVER_THE_LIMIT = {
+    # the first 64 KiB are a valid customer, then junk
+    "junk-after-a-valid-prefix": json.dumps({"name": "Big", "email": "big@example.com"})
+    .encode()
+    .ljust(LIMIT)
+    + b"junk",
+    # valid JSON, padded past the limit
+    "padded-valid-json": b'{"name": "Big", "email": "big@example.com"' + b" " * LIMIT + b"}",
+}
+# API Gateway may pass on the client's Transfer-Encoding; the event still holds the whole body.
+FRAMINGS = {"content-length": {}, "transfer-encoding": {"Transfer-Encoding": "chunked"}}
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+@pytest.mark.parametrize("shape", OVER_THE_LIMIT)
+def test_a_base64_body_over_the_limit_is_413_and_creates_nothing(
+    invoke: Invoker, shape: str, framing: str
+) -> None:
+    body = OVER_THE_LIMIT[shape]
+    answer = invoke("POST", "/customers", body=body, as_base64=True, headers=FRAMINGS[framing])
+    assert answer.status == 413
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == 413
+    assert invoke("GET", "/customers", query="email=big@example.com").json() == []
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_a_base64_body_of_exactly_the_limit_is_read_whole(invoke: Invoker, framing: str) -> None:
+    body = json.dumps({"name": "Whole", "email": "whole@example.com"}).encode().ljust(LIMIT)
+    answer = invoke("POST", "/customers", body=body, as_base64=True, headers=FRAMINGS[framing])
+    assert answer.status == 201
+    listed = invoke("GET", "/customers", query="email=whole@example.com").json()
+    assert listed == [answer.json()]
