@@ -5,16 +5,16 @@ an overall deadline, a circuit breaker, and a bounded LRU cache. Upstream answer
 are turned into the service's own `Business` at this edge; nothing past it sees the
 register's field names.
 
-Exceptions (each maps to one HTTP status in the views):
+Exceptions (the views decide what the service answers for each):
 
     BusinessError
-    ├── InvalidBusinessId     400: not NNNNNNN-C with a valid check digit; no call made
-    ├── BusinessNotFound      404: the register knows no such company
-    ├── UpstreamError         502: an error status, a body that is not the register's
-    │                              JSON, another company's data, a refused connection
-    ├── UpstreamUnavailable   503: still rate limited or unavailable after the retries,
-    │                              or the breaker is open; carries `retry_after`
-    └── UpstreamTimeout       504: no answer within the timeouts and the deadline
+    ├── InvalidBusinessId     not NNNNNNN-C with a valid check digit; no call made
+    ├── BusinessNotFound      the register knows no such company
+    ├── UpstreamError         an error status, a body that is not the register's JSON,
+    │                         another company's data, a refused connection
+    ├── UpstreamUnavailable   still rate limited or unavailable after the retries, or
+    │                         the breaker is open; carries `retry_after` in seconds
+    └── UpstreamTimeout       no answer within the timeouts and the deadline
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import random
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -32,6 +31,7 @@ from typing import Any, Literal
 
 import requests
 import structlog
+from cachetools import TLRUCache
 from pydantic import BaseModel, ConfigDict, Field
 
 from customers.register.normalize import normalize_company
@@ -50,34 +50,23 @@ log = structlog.get_logger(__name__)
 
 
 class BusinessError(Exception):
-    """A lookup failed; `status` is the HTTP status the service answers."""
-
-    status = 502
-    title = "Bad Gateway"
+    """A lookup failed."""
 
 
 class InvalidBusinessId(BusinessError, ValueError):
     """The ID is not NNNNNNN-C with a valid check digit."""
 
-    status, title = 400, "Invalid business ID"
-
 
 class BusinessNotFound(BusinessError):
     """The register has no company with this ID."""
-
-    status, title = 404, "Not Found"
 
 
 class UpstreamError(BusinessError):
     """The register answered with an error or with something that is not its JSON."""
 
-    status, title = 502, "Bad Gateway"
-
 
 class UpstreamUnavailable(BusinessError):
     """The register is unavailable for now, or the breaker keeps calls away."""
-
-    status, title = 503, "Service Unavailable"
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
@@ -86,8 +75,6 @@ class UpstreamUnavailable(BusinessError):
 
 class UpstreamTimeout(BusinessError):
     """The register did not answer within the timeouts and the deadline."""
-
-    status, title = 504, "Gateway Timeout"
 
 
 def _check_digit(digits: str) -> int | None:
@@ -187,37 +174,6 @@ class _Breaker:
             self._probing = False
 
 
-class _Cache:
-    """A thread-safe LRU of lookups with a per-entry expiry."""
-
-    def __init__(self, *, size: int, clock: Callable[[], float]) -> None:
-        self._size, self._clock = size, clock
-        self._entries: OrderedDict[str, tuple[float, Business | None]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> tuple[bool, Business | None]:
-        """(hit, value): a hit with None means a cached "not found"."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return False, None
-            expires, value = entry
-            if expires <= self._clock():
-                del self._entries[key]
-                return False, None
-            self._entries.move_to_end(key)
-            return True, value
-
-    def put(self, key: str, value: Business | None, ttl: float) -> None:
-        if ttl <= 0:
-            return
-        with self._lock:
-            self._entries[key] = (self._clock() + ttl, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-
 def _retry_after_seconds(value: str | None) -> float | None:
     """`Retry-After` as seconds: delta-seconds or an HTTP date."""
     if not value:
@@ -262,7 +218,11 @@ class BusinessClient:
         self._clock, self._sleep = clock, sleep
         self._session = session or requests.Session()
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        self._cache = _Cache(size=cache_size, clock=clock)
+        # An LRU whose entries expire each at its own time: a "not found" sooner than a company.
+        self._cache: TLRUCache[str, Business | None, float] = TLRUCache(
+            maxsize=cache_size, ttu=self._expiry, timer=clock
+        )
+        self._cache_lock = threading.Lock()  # cachetools' caches are not thread-safe
         self._breaker = _Breaker(failures=breaker_failures, cooldown=breaker_cooldown, clock=clock)
         # A bulkhead: lookups waiting on the register hold at most this many of the
         # server's threads, so a hanging register cannot starve the other requests.
@@ -271,15 +231,26 @@ class BusinessClient:
     def close(self) -> None:
         self._session.close()
 
+    def _expiry(self, _key: str, value: Business | None, now: float) -> float:
+        return now + (self.cache_ttl if value is not None else self.not_found_ttl)
+
+    def _remember(self, canonical: str, value: Business | None) -> None:
+        with self._cache_lock:
+            self._cache[canonical] = value
+
     def lookup(self, business_id: str) -> Business:
         """The company with this ID; raises a BusinessError subclass."""
         canonical = normalize_business_id(business_id)
         if self.cache_ttl > 0:
-            hit, cached = self._cache.get(canonical)
-            if hit:
-                if cached is None:
-                    raise BusinessNotFound("No company has this business ID.")
-                return cached
+            with self._cache_lock:
+                try:
+                    cached = self._cache[canonical]
+                except KeyError:
+                    pass
+                else:
+                    if cached is None:
+                        raise BusinessNotFound("No company has this business ID.")
+                    return cached
         if not self._slots.acquire(blocking=False):
             raise UpstreamUnavailable(
                 "Too many lookups are waiting for the business register; retry later.",
@@ -298,14 +269,14 @@ class BusinessClient:
         except BusinessNotFound:
             self._breaker.succeeded()
             if self.cache_ttl > 0:
-                self._cache.put(canonical, None, self.not_found_ttl)
+                self._remember(canonical, None)
             raise
         except BusinessError:
             self._breaker.failed()
             raise
         self._breaker.succeeded()
         if self.cache_ttl > 0:
-            self._cache.put(canonical, business, self.cache_ttl)
+            self._remember(canonical, business)
         return business
 
     def _fetch(self, business_id: str) -> Business:

@@ -127,6 +127,10 @@ def configure_logging(level: str, *, to_stderr: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [json_handler()]
     root.setLevel(numeric)
+    # Libraries whose debug lines carry what the logs must not: urllib3 logs every URL
+    # with its query string, botocore every request and answer body (customer data).
+    for chatty in ("urllib3", "botocore", "boto3"):
+        logging.getLogger(chatty).setLevel(max(numeric, logging.INFO))
     # The development server's own lines (where it listens, the debugger PIN, reloads)
     # are what a developer running `flask run` looks for: they pass at any LOG_LEVEL.
     # Its line per request does not: the access line below replaces it.

@@ -113,6 +113,16 @@ def expect_lookup(httpserver: HTTPServer, business_id: str = ID) -> Any:
     )
 
 
+@pytest.mark.parametrize(
+    "error",
+    [InvalidBusinessId, BusinessNotFound, UpstreamError, UpstreamUnavailable, UpstreamTimeout],
+)
+def test_the_exceptions_are_one_family_without_http_answers(error: type[BusinessError]) -> None:
+    assert issubclass(error, BusinessError)
+    # what the service answers is decided by the views; the client's errors name failures only
+    assert not {"status", "title", "code"} & set(dir(error))
+
+
 @pytest.mark.parametrize("business_id", VALID_IDS)
 def test_valid_ids(business_id: str) -> None:
     assert is_valid_business_id(business_id)
@@ -280,6 +290,47 @@ def test_a_slow_register_times_out_within_the_deadline(
     elapsed = time.monotonic() - started
     assert held.release() >= 1
     assert elapsed < 1.0 + 0.5
+
+
+def test_a_retry_gets_only_what_is_left_of_the_deadline(
+    make_client: Any, httpserver: HTTPServer
+) -> None:
+    held = HeldRegister(httpserver, hold_seconds=3)
+    httpserver.expect_request("/companies").respond_with_handler(held)
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout):
+        make_client(read_timeout=0.6, deadline=0.8, retries=1).lookup(ID)
+    elapsed = time.monotonic() - started
+    assert held.release() == 2
+    assert elapsed < 0.8 + 0.25  # not two full read timeouts
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "calls", "waits", "reported"),
+    [
+        ("soon", 3, 2, 30),  # not a number or a date: the usual back-off, then the default
+        ("120", 1, 0, 120),  # longer than the deadline: no retry, the wait passed on
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 3, 2, 1),  # a date gone by
+    ],
+)
+def test_retry_after_values(
+    make_client: Any,
+    httpserver: HTTPServer,
+    sleeps: Sleeps,
+    retry_after: str,
+    calls: int,
+    waits: int,
+    reported: int,
+) -> None:
+    httpserver.expect_request("/companies").respond_with_json(
+        error_body(), status=503, headers={"Retry-After": retry_after}
+    )
+    with pytest.raises(UpstreamUnavailable) as raised:
+        make_client(deadline=3.0).lookup(ID)
+    assert raised.value.retry_after == reported
+    assert len(httpserver.log) == calls
+    assert len(sleeps.delays) == waits
+    assert all(delay <= 5.0 for delay in sleeps.delays)
 
 
 def test_connection_refused_is_an_upstream_error(sleeps: Sleeps) -> None:

@@ -154,3 +154,16 @@ def test_the_served_app_writes_nothing_but_json_lines(tmp_path: Path) -> None:
     assert "_granian" in loggers  # the server's start and stop lines
     assert any(record.get("event") == "request" for record in records)
     assert all({"event", "level", "timestamp"} <= record.keys() for record in records)
+
+
+def test_library_debug_lines_that_carry_urls_or_bodies_stay_off_at_debug() -> None:
+    """LOG_LEVEL=DEBUG must not log the register's query strings or DynamoDB's bodies."""
+    import logging
+
+    from customers.web.log_setup import configure_logging
+
+    configure_logging("DEBUG")
+    assert logging.getLogger().isEnabledFor(logging.DEBUG)
+    for name in ("urllib3.connectionpool", "botocore.endpoint", "boto3.resources"):
+        assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+    configure_logging("INFO")
