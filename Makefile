@@ -46,7 +46,7 @@ HTTP_SUITES := tests/test_customers_api.py tests/test_paging.py tests/test_concu
 	tests/test_openapi.py tests/test_races.py tests/test_hostile_input.py \
 	tests/test_business_api.py tests/test_security.py \
 	tests/test_input_rules.py tests/test_problem_types.py \
-	tests/test_conditional.py
+	tests/test_conditional.py tests/test_lambda_handler.py
 
 pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q

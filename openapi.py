@@ -4,12 +4,14 @@ and the Swagger UI page that shows it with assets served from this service.
 
 from __future__ import annotations
 
+import html
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
-from flask import Blueprint, Response, current_app, send_from_directory
+from flask import Blueprint, Response, current_app, request, send_from_directory
 from pydantic.json_schema import models_json_schema
 
 from business_client import Business
@@ -344,8 +346,11 @@ def _components() -> dict[str, Any]:
     return {"schemas": components}
 
 
-def build_document(*, keys_required: bool) -> dict[str, Any]:
-    """The whole document; with keys on, every route but /health asks for one."""
+def build_document(*, keys_required: bool, base_path: str = "") -> dict[str, Any]:
+    """The whole document; with keys on, every route but /health asks for one.
+
+    `base_path` is where the service is mounted ('' at the root; API Gateway's stage).
+    """
     paths = {**_customer_paths(), **_business_paths()}
     components = _components()
     if keys_required:
@@ -381,21 +386,25 @@ def build_document(*, keys_required: bool) -> dict[str, Any]:
                 "Customer records, with company details from the Finnish business register."
             ),
         },
+        "servers": [{"url": base_path or "/", "description": "This service."}],
         "paths": paths,
         "components": components,
     }
 
 
 @cache
-def _document_bytes(keys_required: bool) -> bytes:
-    return current_app.json.dumps(build_document(keys_required=keys_required)).encode()
+def _document_bytes(keys_required: bool, base_path: str) -> bytes:
+    document = build_document(keys_required=keys_required, base_path=base_path)
+    return current_app.json.dumps(document).encode()
 
 
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
     """The OpenAPI document."""
     keys_required = bool(current_app.config.get("API_KEYS"))
-    return Response(_document_bytes(keys_required), mimetype="application/json")
+    return Response(
+        _document_bytes(keys_required, request.script_root), mimetype="application/json"
+    )
 
 
 DOCS_PAGE = """<!DOCTYPE html>
@@ -403,15 +412,15 @@ DOCS_PAGE = """<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <title>customer-api</title>
-<link rel="stylesheet" href="/docs/swagger-ui.css">
-<link rel="stylesheet" href="/docs/index.css">
-<link rel="icon" type="image/png" href="/docs/favicon-32x32.png" sizes="32x32">
+<link rel="stylesheet" href="{base}/docs/swagger-ui.css">
+<link rel="stylesheet" href="{base}/docs/index.css">
+<link rel="icon" type="image/png" href="{base}/docs/favicon-32x32.png" sizes="32x32">
 </head>
 <body>
 <div id="swagger-ui"></div>
-<script src="/docs/swagger-ui-bundle.js"></script>
-<script src="/docs/swagger-ui-standalone-preset.js"></script>
-<script src="/docs/init.js"></script>
+<script src="{base}/docs/swagger-ui-bundle.js"></script>
+<script src="{base}/docs/swagger-ui-standalone-preset.js"></script>
+<script src="{base}/docs/init.js"></script>
 </body>
 </html>
 """
@@ -419,29 +428,32 @@ DOCS_PAGE = """<!DOCTYPE html>
 # In a file of its own, not inline, so the page's CSP can forbid inline scripts.
 # validatorUrl: null, or Swagger UI loads a badge image from validator.swagger.io
 # (on any host but localhost), which the CSP blocks and which would leak the URL.
-DOCS_INIT = """window.addEventListener("load", function () {
-  window.ui = SwaggerUIBundle({
-    url: "/openapi.json",
+DOCS_INIT = """window.addEventListener("load", function () {{
+  window.ui = SwaggerUIBundle({{
+    url: {document_url},
     dom_id: "#swagger-ui",
     validatorUrl: null,
     deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     layout: "StandaloneLayout"
-  });
-});
+  }});
+}});
 """
 
 
 @bp.get("/docs")
 def docs_page() -> Response:
     """Swagger UI for the OpenAPI document."""
-    return Response(DOCS_PAGE, mimetype="text/html")
+    # Under a base path (API Gateway's stage, a proxy's prefix) the page's URLs keep it.
+    base = html.escape(request.script_root)
+    return Response(DOCS_PAGE.format(base=base), mimetype="text/html")
 
 
 @bp.get("/docs/init.js")
 def docs_init() -> Response:
     """Swagger UI's start-up script."""
-    return Response(DOCS_INIT, mimetype="text/javascript")
+    document_url = json.dumps(f"{request.script_root}/openapi.json")
+    return Response(DOCS_INIT.format(document_url=document_url), mimetype="text/javascript")
 
 
 @bp.get("/docs/<asset>")

@@ -6,11 +6,13 @@ import base64
 import copy
 import importlib
 import json
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote
 
 import pytest
 
@@ -24,14 +26,73 @@ API_GATEWAY_REQUEST_IDS = {
 }
 
 
-class Invoker:
-    """Builds events of one kind from its template and invokes the handler with them."""
+EXECUTE_API = "abcdef1234.execute-api.eu-north-1.amazonaws.com"
+CUSTOM_DOMAIN = "api.example.com"
 
-    def __init__(self, module: ModuleType, kind: str) -> None:
+
+@dataclass(frozen=True)
+class Placement:
+    """Where API Gateway (or an ALB) puts the app, and so what a client's path looks like.
+
+    `base` is what the client's path has in front of the app's own routes: a named stage
+    on the execute-api domain, a custom domain's API mapping key, or nothing. Every
+    link the service writes must carry it.
+    """
+
+    kind: str
+    base: str = ""
+    stage: str = "prod"
+    domain: str = EXECUTE_API
+    # HTTP API routes: "proxy" is the template's pair `ANY /{proxy+}` and `ANY /`;
+    # "default" is the `$default` route, which carries no template.
+    routes: str = "proxy"
+
+
+PLACEMENTS = {
+    "http-api-default-stage": Placement("apigw_v2", stage="$default", routes="default"),
+    "http-api-default-stage-proxy-route": Placement("apigw_v2", stage="$default"),
+    "http-api-named-stage": Placement("apigw_v2", "/prod"),
+    "http-api-named-stage-default-route": Placement("apigw_v2", "/prod", routes="default"),
+    "http-api-custom-domain": Placement("apigw_v2", domain=CUSTOM_DOMAIN),
+    "http-api-custom-domain-mapping-key": Placement("apigw_v2", "/v1", domain=CUSTOM_DOMAIN),
+    "http-api-custom-domain-two-level-key": Placement(
+        "apigw_v2", "/customer-api/v1", domain=CUSTOM_DOMAIN
+    ),
+    # A stage named like a route, reached without its name in the path: the route says so.
+    "http-api-stage-named-customers": Placement(
+        "apigw_v2", stage="customers", domain=CUSTOM_DOMAIN
+    ),
+    "rest-api-stage": Placement("apigw_v1", "/prod"),
+    "rest-api-custom-domain": Placement("apigw_v1", domain=CUSTOM_DOMAIN),
+    "rest-api-custom-domain-base-path": Placement("apigw_v1", "/v1", domain=CUSTOM_DOMAIN),
+    "alb": Placement("alb"),
+}
+# The shapes the other tests run on: as the template deploys (HTTP API, named stage),
+# a REST API's stage, and an ALB.
+KIND_PLACEMENTS = {
+    "apigw_v1": PLACEMENTS["rest-api-stage"],
+    "apigw_v2": PLACEMENTS["http-api-named-stage"],
+    "alb": PLACEMENTS["alb"],
+}
+
+
+class Invoker:
+    """Builds events of one kind from its template and invokes the handler with them.
+
+    Paths given to it are the paths a client calls, prefix included: `url()` makes one
+    from an app path, and links the service wrote are followed as they are.
+    """
+
+    def __init__(self, module: ModuleType, placement: Placement) -> None:
         self.module = module
-        self.kind = kind
-        self.template = json.loads((EVENTS / f"{kind}.json").read_text())
+        self.placement = placement
+        self.kind = placement.kind
+        self.template = json.loads((EVENTS / f"{self.kind}.json").read_text())
         self.invocations = 0
+
+    def url(self, app_path: str) -> str:
+        """The path a client calls to reach `app_path`."""
+        return self.placement.base + app_path
 
     def event(
         self,
@@ -43,6 +104,9 @@ class Invoker:
         headers: dict[str, str] | None = None,
         as_base64: bool = False,
     ) -> dict[str, Any]:
+        place = self.placement
+        assert path == place.base or path.startswith(f"{place.base}/"), path
+        app_path = path[len(place.base) :] or "/"
         event = copy.deepcopy(self.template)
         headers = dict(headers or {})
         if body is not None:
@@ -54,17 +118,43 @@ class Invoker:
         multi: dict[str, list[str]] = {}
         for name, value in pairs:
             multi.setdefault(name, []).append(value)
+        # API Gateway's path parameters are decoded; its paths are as the client sent them.
+        proxy = {"proxy": unquote(app_path[1:])} if app_path != "/" else None
         if self.kind == "apigw_v2":
+            context = event["requestContext"]
+            if place.routes == "default":
+                route_key = "$default"
+            else:
+                route_key = "ANY /{proxy+}" if proxy else "ANY /"
+                if proxy:
+                    event["pathParameters"] = proxy
+            event["routeKey"] = context["routeKey"] = route_key
             event["rawPath"] = path
             event["rawQueryString"] = query
-            event["requestContext"]["http"].update(method=method, path=path)
+            context["http"].update(method=method, path=unquote(path))
+            context.update(
+                stage=place.stage, domainName=place.domain, domainPrefix=place.domain.split(".")[0]
+            )
+            event["headers"]["host"] = place.domain
             event["headers"].update({name.lower(): value for name, value in headers.items()})
             event["body"] = text
         else:
             event["httpMethod"] = method
-            event["path"] = path
+            event["path"] = app_path
             if self.kind == "apigw_v1":
-                event["requestContext"].update(httpMethod=method, path=f"/prod{path}")
+                context = event["requestContext"]
+                resource = "/{proxy+}" if proxy else "/"
+                event["resource"] = context["resourcePath"] = resource
+                event["pathParameters"] = proxy
+                context.update(
+                    httpMethod=method,
+                    path=path,
+                    stage=place.stage,
+                    domainName=place.domain,
+                    domainPrefix=place.domain.split(".")[0],
+                )
+                event["headers"]["Host"] = place.domain
+                event["multiValueHeaders"]["Host"] = [place.domain]
                 event["queryStringParameters"] = {k: v[-1] for k, v in multi.items()} or None
                 event["multiValueQueryStringParameters"] = multi or None
                 event["headers"].update(headers)
@@ -107,10 +197,34 @@ class Answer:
         return json.loads(self.raw["body"])
 
 
+def use_dynamodb(monkeypatch: pytest.MonkeyPatch, endpoint: str, table: str) -> None:
+    """The environment the template gives the function, pointed at moto's table."""
+    for name, value in {
+        "CUSTOMER_STORE": "dynamodb",
+        "DYNAMODB_TABLE": table,
+        "DYNAMODB_CREATE_TABLE": "1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
-def lambda_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    """`lambda_handler` imported afresh, so its app is built from this test's environment."""
+def lambda_module(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModuleType]:
+    """`lambda_handler` imported afresh, so its app is built from this test's environment.
+
+    With `--store=dynamodb` the app keeps its customers in a fresh table in moto.
+    """
     monkeypatch.setenv("LOG_LEVEL", "INFO")
+    if request.config.getoption("--store") == "dynamodb":
+        request.getfixturevalue("aws_environ")
+        use_dynamodb(
+            monkeypatch,
+            request.getfixturevalue("moto_endpoint"),
+            request.getfixturevalue("dynamo_table_name"),
+        )
     import lambda_handler
 
     module = importlib.reload(lambda_handler)
@@ -121,19 +235,19 @@ def lambda_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
 
 @pytest.fixture(params=KINDS)
 def invoke(request: pytest.FixtureRequest, lambda_module: ModuleType) -> Invoker:
-    return Invoker(lambda_module, request.param)
+    return Invoker(lambda_module, KIND_PLACEMENTS[request.param])
 
 
 def create(invoke: Invoker, email: str, **kwargs: Any) -> Answer:
     body = json.dumps({"name": "Lambda Person", "email": email}).encode()
-    return invoke("POST", "/customers", body=body, **kwargs)
+    return invoke("POST", invoke.url("/customers"), body=body, **kwargs)
 
 
 def test_create_get_list_and_delete(invoke: Invoker) -> None:
     created = create(invoke, "one@example.com")
     assert created.status == 201
     customer = created.json()
-    assert created.headers["location"] == f"/customers/{customer['id']}"
+    assert created.headers["location"] == invoke.url(f"/customers/{customer['id']}")
     assert created.headers["content-type"] == "application/json"
     second = create(invoke, "two@example.com", as_base64=True)
     assert second.status == 201 and second.json()["email"] == "two@example.com"
@@ -145,7 +259,7 @@ def test_create_get_list_and_delete(invoke: Invoker) -> None:
         invoke("GET", created.headers["location"], headers={"If-None-Match": '"1"'}).status == 304
     )
 
-    first_page = invoke("GET", "/customers", query="limit=1")
+    first_page = invoke("GET", invoke.url("/customers"), query="limit=1")
     assert first_page.status == 200 and first_page.json() == [customer]
     link = first_page.headers["link"]
     next_path, _, next_query = link[1 : link.index(">")].partition("?")
@@ -177,26 +291,27 @@ def test_an_if_match_that_cannot_be_read_is_412(
 
 
 def test_a_bad_body_is_a_400_problem_as_text(invoke: Invoker) -> None:
-    answer = invoke("POST", "/customers", body=b'{"name": "", "email": "x"}', as_base64=True)
+    body = b'{"name": "", "email": "x"}'
+    answer = invoke("POST", invoke.url("/customers"), body=body, as_base64=True)
     assert answer.status == 400
     assert answer.raw["isBase64Encoded"] is False
     assert {e["field"] for e in answer.json()["errors"]} == {"name", "email"}
 
 
 def test_repeated_query_parameters_arrive_as_repeated(invoke: Invoker) -> None:
-    answer = invoke("GET", "/customers", query="limit=1&limit=2")
+    answer = invoke("GET", invoke.url("/customers"), query="limit=1&limit=2")
     assert answer.status == 400
     assert answer.json()["errors"] == [{"field": "limit", "message": "must be given at most once"}]
     encoded = create(invoke, "a+b@example.com")
     assert encoded.status == 201
-    found = invoke("GET", "/customers", query="email=A%2Bb%40example.com")
+    found = invoke("GET", invoke.url("/customers"), query="email=A%2Bb%40example.com")
     assert [c["email"] for c in found.json()] == ["a+b@example.com"]
 
 
 def test_request_id_is_the_invocation_id_unless_the_client_sent_one(invoke: Invoker) -> None:
-    answer = invoke("GET", "/health")
+    answer = invoke("GET", invoke.url("/health"))
     assert answer.headers["x-request-id"] == answer.aws_request_id
-    echoed = invoke("GET", "/health", headers={"X-Request-ID": "client-id-1"})
+    echoed = invoke("GET", invoke.url("/health"), headers={"X-Request-ID": "client-id-1"})
     assert echoed.headers["x-request-id"] == "client-id-1"
 
 
@@ -221,10 +336,10 @@ def test_log_lines_carry_the_invocation_and_no_customer_data(
 def test_docs_assets_leave_as_text_and_the_icon_as_base64(
     lambda_module: ModuleType,
 ) -> None:
-    invoke = Invoker(lambda_module, "apigw_v2")
-    page = invoke("GET", "/docs")
+    invoke = Invoker(lambda_module, KIND_PLACEMENTS["apigw_v2"])
+    page = invoke("GET", invoke.url("/docs"))
     assert page.raw["isBase64Encoded"] is False and "swagger-ui" in page.raw["body"]
-    icon = invoke("GET", "/docs/favicon-32x32.png")
+    icon = invoke("GET", invoke.url("/docs/favicon-32x32.png"))
     assert icon.raw["isBase64Encoded"] is True
     assert base64.b64decode(icon.raw["body"]).startswith(b"\x89PNG")
 
@@ -251,9 +366,10 @@ def test_api_keys_come_from_ssm_once_per_container(
 
     module = importlib.reload(lambda_handler)
     try:
-        invoke = Invoker(module, "apigw_v2")
-        assert invoke("GET", "/customers").status == 401
-        assert invoke("GET", "/customers", headers={"Authorization": "Bearer wrong"}).status == 401
+        invoke = Invoker(module, KIND_PLACEMENTS["apigw_v2"])
+        customers = invoke.url("/customers")
+        assert invoke("GET", customers).status == 401
+        assert invoke("GET", customers, headers={"Authorization": "Bearer wrong"}).status == 401
         # The parameter is read at start only: changing it does not change a warm container.
         import boto3
 
@@ -261,9 +377,9 @@ def test_api_keys_come_from_ssm_once_per_container(
             Name=ssm_parameter, Value="rotated", Type="SecureString", Overwrite=True
         )
         for key in ("first-key", "second-key"):
-            ok = invoke("GET", "/customers", headers={"Authorization": f"Bearer {key}"})
+            ok = invoke("GET", invoke.url("/customers"), headers={"Authorization": f"Bearer {key}"})
             assert ok.status == 200
-        assert invoke("GET", "/health").status == 200
+        assert invoke("GET", invoke.url("/health")).status == 200
     finally:
         module.app.extensions["customer_store"].close()
         module.app.extensions["business_client"].close()
@@ -272,24 +388,17 @@ def test_api_keys_come_from_ssm_once_per_container(
 def test_the_dynamodb_store_through_the_handler(
     monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, dynamo_table_name: str, aws_environ: None
 ) -> None:
-    for name, value in {
-        "CUSTOMER_STORE": "dynamodb",
-        "DYNAMODB_TABLE": dynamo_table_name,
-        "DYNAMODB_CREATE_TABLE": "1",
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_dynamodb(monkeypatch, moto_endpoint, dynamo_table_name)
     import lambda_handler
 
     module = importlib.reload(lambda_handler)
     try:
-        invoke = Invoker(module, "apigw_v1")
+        invoke = Invoker(module, KIND_PLACEMENTS["apigw_v1"])
         created = create(invoke, "dynamo@example.com")
         assert created.status == 201
         assert create(invoke, "DYNAMO@example.com").status == 409
         assert invoke("GET", created.headers["location"]).json() == created.json()
-        assert invoke("GET", "/health").json() == {"status": "ok", "store": "dynamodb"}
+        assert invoke("GET", invoke.url("/health")).json() == {"status": "ok", "store": "dynamodb"}
     finally:
         module.app.extensions["customer_store"].close()
         module.app.extensions["business_client"].close()
@@ -298,11 +407,73 @@ def test_the_dynamodb_store_through_the_handler(
 @pytest.fixture(params=KINDS)
 def keyed_invoke(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Invoker:
     monkeypatch.setenv("API_KEYS", "lambda-key")
-    return Invoker(request.getfixturevalue("lambda_module"), request.param)
+    return Invoker(request.getfixturevalue("lambda_module"), KIND_PLACEMENTS[request.param])
 
 
 def test_header_names_with_underscores_are_not_the_key_header(keyed_invoke: Invoker) -> None:
     """The event keeps `X_API_KEY` apart from `X-API-Key`; WSGI would fold them together."""
-    assert keyed_invoke("GET", "/customers", headers={"X-API-Key": "lambda-key"}).status == 200
-    assert keyed_invoke("GET", "/customers", headers={"X_API_KEY": "lambda-key"}).status == 401
-    assert keyed_invoke("GET", "/customers", headers={"x_api_key": "lambda-key"}).status == 401
+    customers = keyed_invoke.url("/customers")
+    assert keyed_invoke("GET", customers, headers={"X-API-Key": "lambda-key"}).status == 200
+    assert keyed_invoke("GET", customers, headers={"X_API_KEY": "lambda-key"}).status == 401
+    assert keyed_invoke("GET", customers, headers={"x_api_key": "lambda-key"}).status == 401
+
+
+# --- wherever API Gateway puts the app ------------------------------------------------
+
+
+@pytest.fixture(params=list(PLACEMENTS))
+def placed(request: pytest.FixtureRequest, lambda_module: ModuleType) -> Invoker:
+    return Invoker(lambda_module, PLACEMENTS[request.param])
+
+
+def test_routes_match_and_links_carry_the_prefix(placed: Invoker) -> None:
+    base = placed.placement.base
+    # GIVEN a customer created through the placement
+    created = create(placed, "placed@example.com")
+    assert created.status == 201
+    customer = created.json()
+    # THEN its Location is where this client finds it
+    assert created.headers["location"] == f"{base}/customers/{customer['id']}"
+    assert placed("GET", created.headers["location"]).json() == customer
+    # AND the next page's Link is a path this client can call
+    second = create(placed, "second.placed@example.com").json()
+    first_page = placed("GET", placed.url("/customers"), query="limit=1")
+    assert first_page.json() == [customer]
+    link = first_page.headers["link"]
+    target, _, query = link[1 : link.index(">")].partition("?")
+    assert target == f"{base}/customers"
+    assert placed("GET", target, query=query).json() == [second]
+    # AND paths the app does not know, encoded ones included, are its own 404 problems
+    for path in ("/nowhere", "/customers/caf%C3%A9", "/customers/a%2Fb"):
+        missing = placed("GET", placed.url(path))
+        assert missing.status == 404, path
+        assert missing.json()["type"] == "urn:customer-api:problem:not-found"
+    assert placed("DELETE", created.headers["location"]).status == 204
+
+
+def test_the_base_url_and_the_docs_carry_the_prefix(placed: Invoker) -> None:
+    base = placed.placement.base
+    roots = [placed.url("/")] + ([base] if base else [])
+    for root in roots:
+        index = placed("GET", root)
+        assert index.status == 200, root
+        assert index.json()["links"] == {
+            "customers": {"href": f"{base}/customers"},
+            "openapi": {"href": f"{base}/openapi.json"},
+            "docs": {"href": f"{base}/docs"},
+        }
+    links = index.json()["links"]
+    assert placed("GET", links["customers"]["href"]).json() == []
+    document = placed("GET", links["openapi"]["href"])
+    assert document.json()["servers"][0]["url"] == (base or "/")
+
+    page = placed("GET", links["docs"]["href"])
+    assert page.status == 200
+    urls = re.findall(r'(?:href|src)="([^"]+)"', page.raw["body"])
+    assert len(urls) == 6
+    for url in urls:
+        assert url.startswith(f"{base}/docs/"), url
+        asset = placed("GET", url)
+        assert asset.status == 200, url
+    script = placed("GET", f"{base}/docs/init.js").raw["body"]
+    assert f'url: "{base}/openapi.json"' in script
