@@ -13,7 +13,8 @@ Exceptions (each maps to one HTTP status in the views):
     ├── UpstreamError         502: an error status, a body that is not the register's
     │                              JSON, another company's data, a refused connection
     ├── UpstreamUnavailable   503: still rate limited or unavailable after the retries,
-    │                              or the breaker is open; carries `retry_after`
+    │   │                          or too many lookups waiting; carries `retry_after`
+    │   └── BreakerOpen       503: the breaker keeps calls away after repeated failures
     └── UpstreamTimeout       504: no answer within the timeouts and the deadline
 """
 
@@ -82,6 +83,10 @@ class UpstreamUnavailable(BusinessError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = max(1, retry_after)
+
+
+class BreakerOpen(UpstreamUnavailable):
+    """The breaker is open: the register failed repeatedly, so no call is made for now."""
 
 
 class UpstreamTimeout(BusinessError):
@@ -169,7 +174,7 @@ class _Breaker:
             remaining = self._opened_at + self._cooldown - self._clock()
             if remaining > 0 or self._probing:
                 wait = max(remaining, 1.0)
-                raise UpstreamUnavailable(
+                raise BreakerOpen(
                     "The business register is failing; calls are paused.",
                     retry_after=math.ceil(wait),
                 )

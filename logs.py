@@ -21,6 +21,8 @@ import structlog
 from flask import Flask, Request, request
 from werkzeug.routing import Rule
 
+import metrics
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -149,6 +151,7 @@ class _DevServerLines(logging.Filter):
 ENVIRON_REQUEST_ID = "customer_api.request_id"
 ENVIRON_UPSTREAM = "customer_api.upstream_calls"
 ENVIRON_RULE = "customer_api.url_rule"
+ENVIRON_STORE_ERROR = "customer_api.store_error"
 
 
 class RoutedRequest(Request):
@@ -208,8 +211,24 @@ def record_upstream_call(summary: dict[str, Any]) -> None:
     request.environ.setdefault(ENVIRON_UPSTREAM, []).append(summary)
 
 
+def record_exception(exc: BaseException) -> None:
+    """Note, for the access line's metrics, a request the store failed."""
+    if metrics.is_store_error(exc):
+        request.environ[ENVIRON_STORE_ERROR] = True
+
+
+def _service_name(environ: dict[str, Any]) -> str:
+    """The Lambda function's name, else the service's: the metrics' `Service` dimension."""
+    name = getattr(environ.get("apig_wsgi.context"), "function_name", None)
+    return name if isinstance(name, str) and name else metrics.DEFAULT_SERVICE
+
+
 class RequestLogMiddleware:
     """WSGI middleware: settles the request id, answers it in X-Request-ID, logs the access line.
+
+    The access line is also the request's metrics, in CloudWatch's Embedded Metric
+    Format (see `metrics`): on Lambda they become CloudWatch metrics with no API call;
+    on a server they are the same members of the same line.
 
     Done around Flask rather than in its hooks because it runs for every response,
     including the ones Flask's own error handling makes, and because it costs a
@@ -246,15 +265,27 @@ class RequestLogMiddleware:
             return self.wsgi_app(environ, start)
         finally:
             rule = environ.get(ENVIRON_RULE)
+            route = rule.rule if rule is not None else None
+            status = int(statuses[-1][:3]) if statuses else None
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            upstream = environ.get(ENVIRON_UPSTREAM)
             self.log.info(
                 "request",
                 method=environ.get("REQUEST_METHOD"),
-                route=rule.rule if rule is not None else None,
-                status=int(statuses[-1][:3]) if statuses else None,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                route=route,
+                status=status,
+                duration_ms=duration_ms,
                 store=self.store_kind,
-                upstream=environ.get(ENVIRON_UPSTREAM),
+                upstream=upstream,
                 **context,
+                **metrics.request_fields(
+                    service=_service_name(environ),
+                    route=route,
+                    status=status,
+                    latency_ms=duration_ms,
+                    store_error=ENVIRON_STORE_ERROR in environ,
+                    upstream=upstream,
+                ),
             )
             structlog.contextvars.reset_contextvars(**tokens)
 

@@ -7,7 +7,7 @@ import copy
 import importlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -15,8 +15,11 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
 import pytest
+from pytest_httpserver import HTTPServer
 
+from metrics import NAMESPACE
 from tests.dynamo import REGION
+from tests.upstream_samples import HeldRegister, company_found_body, company_not_found_body
 
 EVENTS = Path(__file__).parent / "events"
 KINDS = ("apigw_v1", "apigw_v2", "alb")
@@ -477,3 +480,184 @@ def test_the_base_url_and_the_docs_carry_the_prefix(placed: Invoker) -> None:
         assert asset.status == 200, url
     script = placed("GET", f"{base}/docs/init.js").raw["body"]
     assert f'url: "{base}/openapi.json"' in script
+
+
+# --- metrics: CloudWatch Embedded Metric Format in the access line ------------------------
+
+# CloudWatch's units (PutMetricData's StandardUnit), which EMF metric definitions take.
+EMF_UNITS = {
+    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes",
+    "Gigabytes", "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits",
+    "Percent", "Count", "Bytes/Second", "Kilobytes/Second", "Megabytes/Second",
+    "Gigabytes/Second", "Terabytes/Second", "Bits/Second", "Kilobits/Second",
+    "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+}  # fmt: skip
+
+
+def emf_data_points(
+    line: dict[str, Any],
+) -> dict[tuple[str, str, tuple[tuple[str, str], ...]], Any]:
+    """The metric data points CloudWatch would extract from `line`, checked against the EMF
+    specification: {(namespace, metric name, ((dimension, value), ...)): value}."""
+    aws = line["_aws"]
+    assert isinstance(aws["Timestamp"], int) and aws["Timestamp"] > 1_600_000_000_000
+    directives = aws["CloudWatchMetrics"]
+    assert isinstance(directives, list) and directives
+    points: dict[tuple[str, str, tuple[tuple[str, str], ...]], Any] = {}
+    for directive in directives:
+        namespace = directive["Namespace"]
+        assert isinstance(namespace, str) and 1 <= len(namespace) <= 1024
+        assert 1 <= len(directive["Metrics"]) <= 100
+        for dimension_set in directive["Dimensions"]:
+            assert isinstance(dimension_set, list) and len(dimension_set) <= 30
+            for key in dimension_set:
+                assert isinstance(line[key], str) and line[key], key
+            dimensions = tuple((key, line[key]) for key in dimension_set)
+            for metric in directive["Metrics"]:
+                assert set(metric) <= {"Name", "Unit", "StorageResolution"}
+                assert metric.get("Unit", "None") in EMF_UNITS
+                value = line[metric["Name"]]
+                values = value if isinstance(value, list) else [value]
+                assert 1 <= len(values) <= 100
+                assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+                points[(namespace, metric["Name"], dimensions)] = value
+    return points
+
+
+class Recorder:
+    """Invokes, then hands back the answer and the request's access line."""
+
+    def __init__(self, invoke: Invoker, capsys: pytest.CaptureFixture[str]) -> None:
+        self.invoke, self.capsys = invoke, capsys
+
+    def __call__(self, method: str, path: str, **kwargs: Any) -> tuple[Answer, dict[str, Any]]:
+        self.capsys.readouterr()
+        answer = self.invoke(method, self.invoke.url(path), **kwargs)
+        lines = [json.loads(line) for line in self.capsys.readouterr().out.splitlines() if line]
+        (access,) = [line for line in lines if line.get("event") == "request"]
+        return answer, access
+
+
+@pytest.fixture
+def register_env(monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer) -> HTTPServer:
+    """The function's register settings: a stub register, no cache, no retries, short waits."""
+    for name, value in {
+        "BUSINESS_API_URL": httpserver.url_for("/"),
+        "BUSINESS_RETRIES": "0",
+        "BUSINESS_CACHE_TTL": "0",
+        "BUSINESS_CONNECT_TIMEOUT": "0.3",
+        "BUSINESS_READ_TIMEOUT": "0.3",
+        "BUSINESS_DEADLINE": "0.5",
+        "BUSINESS_BREAKER_FAILURES": "2",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return httpserver
+
+
+def test_requests_are_metrics_by_route_and_status_class(
+    register_env: HTTPServer, lambda_module: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = Recorder(Invoker(lambda_module, PLACEMENTS["http-api-named-stage"]), capsys)
+    service = (("Service", "customer-api"),)
+
+    created, line = record("POST", "/customers", body=b'{"name": "M", "email": "m@example.com"}')
+    assert created.status == 201
+    points = emf_data_points(line)
+    by_route = (*service, ("Route", "/customers"), ("StatusClass", "2xx"))
+    assert points[(NAMESPACE, "Requests", by_route)] == 1
+    assert points[(NAMESPACE, "Requests", service)] == 1
+    assert points[(NAMESPACE, "Latency", by_route)] == line["duration_ms"] > 0
+    assert points[(NAMESPACE, "StoreErrors", service)] == 0
+    assert not any(name.startswith("Register") for _, name, _ in points)
+
+    missing, line = record("GET", "/customers/nobody")
+    assert missing.status == 404
+    by_route = (*service, ("Route", "/customers/<customer_id>"), ("StatusClass", "4xx"))
+    assert emf_data_points(line)[(NAMESPACE, "Requests", by_route)] == 1
+
+    _, line = record("GET", "/no/such/route")
+    unmatched = (*service, ("Route", "unmatched"), ("StatusClass", "4xx"))
+    assert emf_data_points(line)[(NAMESPACE, "Requests", unmatched)] == 1
+
+
+REGISTER_ID = "0112038-9"
+
+
+def test_register_outcomes_are_metrics(
+    register_env: HTTPServer, lambda_module: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = Recorder(Invoker(lambda_module, PLACEMENTS["http-api-named-stage"]), capsys)
+    service = (("Service", "customer-api"),)
+    path = f"/businesses/{REGISTER_ID}"
+    held = HeldRegister(register_env, hold_seconds=5)
+    # (what the register does, the answer's status, the outcome counted)
+    steps: list[tuple[Callable[[], None], int, str]] = [
+        (lambda: register_env.expect_request("/companies").respond_with_json(
+            company_found_body(REGISTER_ID)), 200, "RegisterOk"),
+        (lambda: register_env.expect_request("/companies").respond_with_json(
+            company_not_found_body()), 404, "RegisterNotFound"),
+        (lambda: register_env.expect_request("/companies").respond_with_data(
+            "busy", status=429, headers={"Retry-After": "0"}), 503, "RegisterUnavailable"),
+        (lambda: register_env.expect_request("/companies").respond_with_handler(held),
+            504, "RegisterTimeout"),
+        # two failures in a row: the breaker is open and no call is made
+        (lambda: None, 503, "RegisterBreakerOpen"),
+    ]  # fmt: skip
+    try:
+        for arrange, status, outcome in steps:
+            register_env.clear()
+            arrange()
+            answer, line = record("GET", path)
+            assert answer.status == status, outcome
+            points = emf_data_points(line)
+            counts = {name: value for (_, name, _), value in points.items() if name in OUTCOMES}
+            assert counts == {name: int(name == outcome) for name in OUTCOMES}, outcome
+            latency = points[(NAMESPACE, "RegisterLatency", service)]
+            assert latency == [line["upstream"][0]["duration_ms"]]
+    finally:
+        held.release()
+
+
+OUTCOMES = {
+    "RegisterOk",
+    "RegisterNotFound",
+    "RegisterTimeout",
+    "RegisterUnavailable",
+    "RegisterBreakerOpen",
+    "RegisterError",
+}
+
+
+@pytest.fixture
+def break_store(request: pytest.FixtureRequest) -> Callable[[ModuleType], None]:
+    """Makes the app's store fail for real: SQLite's connection closed, the table deleted."""
+
+    def broken(module: ModuleType) -> None:
+        if request.config.getoption("--store") == "dynamodb":
+            client = request.getfixturevalue("dynamo_client")
+            client.delete_table(TableName=module.app.config["DYNAMODB_TABLE"])
+        else:
+            module.app.extensions["customer_store"].close()
+
+    return broken
+
+
+def test_a_failing_store_is_a_metric(
+    lambda_module: ModuleType,
+    break_store: Callable[[ModuleType], None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    record = Recorder(Invoker(lambda_module, PLACEMENTS["http-api-named-stage"]), capsys)
+    service = (("Service", "customer-api"),)
+    ok, line = record("GET", "/customers")
+    assert ok.status == 200 and emf_data_points(line)[(NAMESPACE, "StoreErrors", service)] == 0
+    break_store(lambda_module)
+    failed, line = record("GET", "/customers")
+    assert failed.status == 500
+    points = emf_data_points(line)
+    by_route = (*service, ("Route", "/customers"), ("StatusClass", "5xx"))
+    assert points[(NAMESPACE, "StoreErrors", by_route)] == 1
+    assert points[(NAMESPACE, "Requests", by_route)] == 1
+    health, line = record("GET", "/health")
+    assert health.status == 503
+    assert emf_data_points(line)[(NAMESPACE, "StoreErrors", service)] == 1
