@@ -62,7 +62,7 @@ profile: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.profile
 
 # `sam build` calls this with ARTIFACTS_DIR set: the Lambda package, service modules only.
-SERVICE_MODULES := app.py business_client.py business_normalize.py config.py db.py \
+SERVICE_MODULES := app.py business_client.py business_models.py business_normalize.py config.py db.py \
 	dynamo_store.py jsonio.py lambda_handler.py logs.py metrics.py openapi.py problems.py \
 	security.py server.py customers
 # granian, the server for `make run`, has no use on Lambda.

@@ -2,8 +2,8 @@
 
 One `requests.Session` per client, explicit timeouts, a short retry loop bounded by
 an overall deadline, a circuit breaker, and a bounded LRU cache. Upstream answers
-are turned into the service's own `Business` at this edge; nothing past it sees the
-register's field names.
+are turned into the service's own `Business` (business_models) at this edge; nothing
+past it sees the register's field names.
 
 Exceptions (each maps to one HTTP status in the views):
 
@@ -29,13 +29,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import requests
 import structlog
-from pydantic import BaseModel, ConfigDict
 
 from business_normalize import normalize_company
+
+if TYPE_CHECKING:
+    import requests
+
+    from business_models import Business
 
 DEFAULT_BASE_URL = "https://avoindata.prh.fi/opendata-ytj-api/v3"
 USER_AGENT = "customer-api/1.0 (business lookup; python-requests)"
@@ -119,41 +122,6 @@ def normalize_business_id(raw: str) -> str:
     if _check_digit(value[:7]) != int(value[8]):
         raise InvalidBusinessId("the check digit does not match")
     return value
-
-
-class CodeDescription(BaseModel):
-    """A code from one of the register's code lists, with its description."""
-
-    model_config = ConfigDict(frozen=True)
-    code: str
-    description: str | None
-
-
-class Address(BaseModel):
-    """A visiting or postal address as one printable street line."""
-
-    model_config = ConfigDict(frozen=True)
-    type: Literal["visiting", "postal"]
-    street: str | None
-    postCode: str | None
-    city: str | None
-
-
-class Business(BaseModel):
-    """The service's compact view of a company in the register."""
-
-    model_config = ConfigDict(frozen=True, title="Business")
-    businessId: str
-    name: str | None
-    companyForm: CodeDescription | None
-    mainBusinessLine: CodeDescription | None
-    registrationDate: str | None
-    status: Literal["active", "ceased", "unknown"]
-    situations: list[str]
-    website: str | None
-    addresses: list[Address]
-    source: str
-    fetchedAt: str
 
 
 class _Breaker:
@@ -265,8 +233,12 @@ class BusinessClient:
         self.deadline, self.retries = deadline, retries
         self.cache_ttl, self.not_found_ttl = cache_ttl, not_found_ttl
         self._clock, self._sleep = clock, sleep
-        self._session = session or requests.Session()
-        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        # Made on the first lookup (`_http`): a Lambda container's first request rarely
+        # needs the register, and importing requests would add to every cold start.
+        self._session = session
+        self._session_lock = threading.Lock()
+        if session is not None:
+            session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._cache = _Cache(size=cache_size, clock=clock)
         self._breaker = _Breaker(failures=breaker_failures, cooldown=breaker_cooldown, clock=clock)
         # A bulkhead: lookups waiting on the register hold at most this many of the
@@ -274,7 +246,19 @@ class BusinessClient:
         self._slots = threading.BoundedSemaphore(max_concurrent)
 
     def close(self) -> None:
-        self._session.close()
+        if self._session is not None:
+            self._session.close()
+
+    def _http(self) -> requests.Session:
+        """The client's one session, made (and requests imported) on first use."""
+        with self._session_lock:
+            if self._session is None:
+                import requests
+
+                session = requests.Session()
+                session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+                self._session = session
+            return self._session
 
     def lookup(self, business_id: str) -> Business:
         """The company with this ID; raises a BusinessError subclass."""
@@ -315,6 +299,8 @@ class BusinessClient:
 
     def _fetch(self, business_id: str) -> Business:
         """One lookup: attempts and waits until an answer, a final failure or the deadline."""
+        import requests  # on the first lookup, not at start-up (see `_http`)
+
         started = self._clock()
         failure: BusinessError = UpstreamTimeout("The business register did not answer in time.")
         for attempt in range(1, self.retries + 2):
@@ -351,7 +337,7 @@ class BusinessClient:
         began = time.perf_counter()
         status: int | None = None
         try:
-            response = self._session.get(
+            response = self._http().get(
                 self.url,
                 params={"businessId": business_id},
                 timeout=(min(self.connect_timeout, left), min(self.read_timeout, left)),
@@ -396,6 +382,8 @@ class BusinessClient:
                 continue
             identifier = company.get("businessId")
             if isinstance(identifier, dict) and identifier.get("value") == business_id:
+                from business_models import Business
+
                 fields = normalize_company(company)
                 return Business(
                     **fields,

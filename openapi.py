@@ -7,20 +7,29 @@ from __future__ import annotations
 import html
 import json
 from functools import cache
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-import flask_swagger_ui
 from flask import Blueprint, Response, current_app, request, send_from_directory
-from pydantic.json_schema import models_json_schema
 
-from business_client import Business
 from customers.routes import DEFAULT_LIMIT, MAX_LIMIT
-from customers.schemas import Customer, CustomerCreate, CustomerPatch, CustomerReplace
 from problems import NotFound
 
 bp = Blueprint("docs", __name__)
-SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).parent / "dist"
+
+
+def _package_dir(name: str) -> Path:
+    """Where an installed package lives, found without importing it."""
+    spec = find_spec(name)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"{name} is not installed")
+    return Path(spec.origin).parent
+
+
+# Found, not imported: flask-swagger-ui's module (a blueprint this service does not use)
+# would only add to the cold start; its `dist` files are what /docs serves.
+SWAGGER_UI_DIR = _package_dir("flask_swagger_ui") / "dist"
 SWAGGER_UI_ASSETS = frozenset(
     {"swagger-ui.css", "index.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}
     | {"favicon-32x32.png", "favicon-16x16.png"}
@@ -294,6 +303,13 @@ def _business_paths() -> dict[str, Any]:
 
 
 def _components() -> dict[str, Any]:
+    # Imported here, when the document is first asked for: pydantic and the models are
+    # left out of the start-up of a container whose first request does not need them.
+    from pydantic.json_schema import models_json_schema
+
+    from business_models import Business
+    from customers.schemas import Customer, CustomerCreate, CustomerPatch, CustomerReplace
+
     _, schemas = models_json_schema(
         [
             (CustomerCreate, "validation"),

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, current_app
 
 from business_client import (
-    Business,
     BusinessError,
     BusinessNotFound,
     InvalidBusinessId,
@@ -18,13 +17,13 @@ from business_client import (
 )
 from customers import bp
 from customers.routes import find, query_args, validated
-from customers.schemas import BusinessLookup
 from jsonio import json_response
 from logs import record_upstream_call
 from problems import NotFound, Problem, ValidationFailed, field_errors
 
 if TYPE_CHECKING:
     from business_client import BusinessClient
+    from business_models import Business
     from db import CustomerRecord
 
 
@@ -97,6 +96,8 @@ def business_response(business: Business) -> Response:
 @bp.get("/businesses/<business_id>")
 def get_business(business_id: str) -> Response:
     """Look a company up in the Finnish business register by its business ID."""
+    from customers.schemas import BusinessLookup  # pydantic, on the first lookup only
+
     query_args()
     path = validated(
         BusinessLookup, {"businessId": business_id}, detail="The business ID is not valid."

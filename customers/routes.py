@@ -8,20 +8,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from flask import Response, current_app, request
-from pydantic import BaseModel, ValidationError
 
 from customers import bp
 from customers.paging import InvalidCursor, decode_cursor, encode_cursor
 from customers.preconditions import read_entity_tags
-from customers.schemas import (
-    COLUMN_OF,
-    REQUIRED_FIELDS,
-    CustomerCreate,
-    CustomerFilter,
-    CustomerPatch,
-    CustomerReplace,
-    describe_errors,
-)
 from db import MAX_VERSION, CustomerNotFound, CustomerRecord, EmailTaken, VersionMismatch
 from jsonio import json_response
 from problems import (
@@ -34,7 +24,12 @@ from problems import (
 )
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from db import CustomerStore
+
+# The pydantic models (customers.schemas) are imported by the first view that validates
+# something, not at start-up: a Lambda container's first request is often a plain GET.
 
 JSON_TYPES = frozenset({"application/json"})
 PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
@@ -111,13 +106,17 @@ def json_body(allowed_types: frozenset[str]) -> dict[str, Any]:
     return body
 
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 def validated(
     model: type[M], body: dict[str, Any], *, detail: str = "The body has invalid fields."
 ) -> M:
     """`body` checked against `model`; every bad field is named in one 400."""
+    from pydantic import ValidationError
+
+    from customers.schemas import describe_errors
+
     try:
         return model.model_validate(body)
     except ValidationError as exc:
@@ -221,6 +220,8 @@ def _conflict() -> EmailConflict:
 @bp.post("/customers")
 def create_customer() -> Response:
     """Create a customer."""
+    from customers.schemas import CustomerCreate
+
     query_args()
     data = validated(CustomerCreate, json_body(JSON_TYPES))
     try:
@@ -243,12 +244,16 @@ def list_customers() -> Response:
     limit = parse_limit(args.get("limit"))
     # Checked and trimmed by the fields' own rules; the cursor and the next link carry the
     # trimmed values, so a padded filter and its plain form page alike.
-    filters = validated(
-        CustomerFilter,
-        {name: args[name] for name in ("email", "businessId") if name in args},
-        detail="The query is not valid.",
-    )
-    email, business_id = filters.email, filters.businessId
+    email = business_id = None
+    if "email" in args or "businessId" in args:
+        from customers.schemas import CustomerFilter
+
+        filters = validated(
+            CustomerFilter,
+            {name: args[name] for name in ("email", "businessId") if name in args},
+            detail="The query is not valid.",
+        )
+        email, business_id = filters.email, filters.businessId
     after = None
     if "cursor" in args:
         try:
@@ -312,6 +317,8 @@ def _update(customer_id: str, changes: dict[str, str | None]) -> Response:
 @bp.patch("/customers/<customer_id>")
 def patch_customer(customer_id: str) -> Response:
     """Change some fields (JSON merge patch); `null` clears an optional field."""
+    from customers.schemas import COLUMN_OF, REQUIRED_FIELDS, CustomerPatch
+
     query_args()
     body = json_body(PATCH_TYPES)
     patch = validated(CustomerPatch, body)
@@ -334,6 +341,8 @@ def patch_customer(customer_id: str) -> Response:
 @bp.put("/customers/<customer_id>")
 def replace_customer(customer_id: str) -> Response:
     """Replace every writable field; an optional field left out is cleared."""
+    from customers.schemas import COLUMN_OF, CustomerReplace
+
     query_args()
     data = validated(CustomerReplace, json_body(JSON_TYPES))
     changes = {column: getattr(data, name) for name, column in COLUMN_OF.items()}
