@@ -27,16 +27,25 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(PIP) install -r requirements-dev.txt
 	@touch $@ $(VENV)/.run-installed
 
+# The SAM CLI in a virtualenv of its own: it pins boto3 and others to other versions.
+SAM_VENV := .venv-sam
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip --disable-pip-version-check -q install -r requirements-sam.txt
+	@touch $@
+
 run: $(VENV)/.run-installed
 	$(BIN)/python app.py
 
 dev: $(VENV)/.run-installed
 	$(BIN)/flask run --debug
 
-lint: $(VENV)/.dev-installed
+lint: $(VENV)/.dev-installed $(SAM_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint template.yaml
+	# SAM's own translation of the template, then cfn-lint on it; offline, no credentials.
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
@@ -95,6 +104,7 @@ fuzz: $(VENV)/.dev-installed
 lock: $(VENV)/.dev-installed
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-sam.txt requirements-sam.in
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) bench/.runtime-venv .pytest_cache .mypy_cache .ruff_cache

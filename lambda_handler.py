@@ -26,10 +26,6 @@ from app import create_app
 
 app = create_app()
 
-# Binary support on: JSON, problem documents, HTML, CSS and JavaScript still leave as
-# text (`isBase64Encoded: false`, apig-wsgi's non-binary prefixes); only the docs
-# page's icon is base64, as API Gateway expects binary bodies to be.
-
 
 def _prefix_before(path: str, tail: str) -> str | None:
     """What precedes `tail` at the end of `path` ('' for none); None if `tail` is not there.
@@ -122,6 +118,9 @@ def mounted_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]
     return result
 
 
+# Binary support on: JSON, problem documents, HTML, CSS and JavaScript still leave as
+# text (`isBase64Encoded: false`, apig-wsgi's non-binary prefixes); only the docs
+# page's icon is base64, as API Gateway expects binary bodies to be.
 _serve = make_lambda_handler(
     mounted_app,
     binary_support=True,
