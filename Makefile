@@ -40,11 +40,12 @@ run: $(VENV)/.run-installed
 dev: $(VENV)/.run-installed
 	$(BIN)/flask run --debug
 
+# The template twice, offline and without AWS credentials: cfn-lint, then `sam validate
+# --lint` (SAM's own translation of the template, and cfn-lint on the result).
 lint: $(VENV)/.dev-installed $(SAM_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint template.yaml
-	# SAM's own translation of the template, then cfn-lint on it; offline, no credentials.
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
 typecheck: $(VENV)/.dev-installed
