@@ -29,22 +29,26 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(PIP) install -r requirements-dev.txt
 	@touch $@ $(VENV)/.run-installed
 
+# The SAM CLI in a virtualenv of its own: it pins boto3 and others to other versions.
+SAM_VENV := .venv-sam
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip --disable-pip-version-check -q install -r requirements-sam.txt
+	@touch $@
+
 run: $(VENV)/.run-installed
 	$(BIN)/python app.py
 
 dev: $(VENV)/.run-installed
 	$(BIN)/flask run --debug
 
-# moto's server (DynamoDB, SSM) on loopback, for running the service against a local
-# endpoint; moto is a development tool, so this installs requirements-dev.txt first.
-MOTO_PORT ?= 5000
-moto: $(VENV)/.dev-installed
-	$(BIN)/moto_server -H 127.0.0.1 -p $(MOTO_PORT)
-
-lint: $(VENV)/.dev-installed
+# The template twice, offline and without AWS credentials: cfn-lint, then `sam validate
+# --lint` (SAM's own translation of the template, and cfn-lint on the result).
+lint: $(VENV)/.dev-installed $(SAM_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
@@ -108,6 +112,7 @@ fuzz: $(VENV)/.dev-installed
 lock: $(VENV)/.dev-installed
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-sam.txt requirements-sam.in
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) bench/.runtime-venv .pytest_cache .mypy_cache .ruff_cache

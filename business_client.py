@@ -2,8 +2,8 @@
 
 One `requests.Session` per client, explicit timeouts, a short retry loop bounded by
 an overall deadline, a circuit breaker, and a bounded LRU cache. Upstream answers
-are turned into the service's own `Business` at this edge; nothing past it sees the
-register's field names.
+are turned into the service's own `Business` (customers.register.models) at this edge; nothing
+past it sees the register's field names.
 
 Exceptions (the views decide what the service answers for each):
 
@@ -13,7 +13,8 @@ Exceptions (the views decide what the service answers for each):
     ├── UpstreamError         an error status, a body that is not the register's JSON,
     │                         another company's data, a refused connection
     ├── UpstreamUnavailable   still rate limited or unavailable after the retries, or
-    │                         the breaker is open; carries `retry_after` in seconds
+    │   │                     too many lookups waiting; carries `retry_after` in seconds
+    │   └── BreakerOpen       the breaker keeps calls away after repeated failures
     └── UpstreamTimeout       no answer within the timeouts and the deadline
 """
 
@@ -27,14 +28,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import requests
 import structlog
 from cachetools import TLRUCache
-from pydantic import BaseModel, ConfigDict, Field
 
 from customers.register.normalize import normalize_company
+
+if TYPE_CHECKING:
+    import requests
+
+    from customers.register.models import Business
 
 DEFAULT_BASE_URL = "https://avoindata.prh.fi/opendata-ytj-api/v3"
 USER_AGENT = "customer-api/1.0 (business lookup; python-requests)"
@@ -73,6 +77,10 @@ class UpstreamUnavailable(BusinessError):
         self.retry_after = max(1, retry_after)
 
 
+class BreakerOpen(UpstreamUnavailable):
+    """The breaker is open: the register failed repeatedly, so no call is made for now."""
+
+
 class UpstreamTimeout(BusinessError):
     """The register did not answer within the timeouts and the deadline."""
 
@@ -103,41 +111,6 @@ def normalize_business_id(raw: str) -> str:
     return value
 
 
-class CodeDescription(BaseModel):
-    """A code from one of the register's code lists, with its description."""
-
-    model_config = ConfigDict(frozen=True)
-    code: str
-    description: str | None
-
-
-class Address(BaseModel):
-    """A visiting or postal address as one printable street line."""
-
-    model_config = ConfigDict(frozen=True)
-    type: Literal["visiting", "postal"]
-    street: str | None
-    postCode: str | None
-    city: str | None
-
-
-class Business(BaseModel):
-    """The service's compact view of a company in the register."""
-
-    model_config = ConfigDict(frozen=True, title="Business")
-    businessId: str
-    name: str | None
-    companyForm: CodeDescription | None
-    mainBusinessLine: CodeDescription | None
-    registrationDate: str | None
-    status: Literal["active", "ceased", "unknown"]
-    situations: list[str]
-    website: str | None
-    addresses: list[Address]
-    source: str
-    fetchedAt: str = Field(json_schema_extra={"format": "date-time"})
-
-
 class _Breaker:
     """Consecutive-failure circuit breaker with a single half-open probe."""
 
@@ -156,7 +129,7 @@ class _Breaker:
             remaining = self._opened_at + self._cooldown - self._clock()
             if remaining > 0 or self._probing:
                 wait = max(remaining, 1.0)
-                raise UpstreamUnavailable(
+                raise BreakerOpen(
                     "The business register is failing; calls are paused.",
                     retry_after=math.ceil(wait),
                 )
@@ -216,8 +189,12 @@ class BusinessClient:
         self.deadline, self.retries = deadline, retries
         self.cache_ttl, self.not_found_ttl = cache_ttl, not_found_ttl
         self._clock, self._sleep = clock, sleep
-        self._session = session or requests.Session()
-        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        # Made on the first lookup (`_http`): a Lambda container's first request rarely
+        # needs the register, and importing requests would add to every cold start.
+        self._session = session
+        self._session_lock = threading.Lock()
+        if session is not None:
+            session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         # An LRU whose entries expire each at its own time: a "not found" sooner than a company.
         self._cache: TLRUCache[str, Business | None, float] = TLRUCache(
             maxsize=cache_size, ttu=self._expiry, timer=clock
@@ -229,7 +206,19 @@ class BusinessClient:
         self._slots = threading.BoundedSemaphore(max_concurrent)
 
     def close(self) -> None:
-        self._session.close()
+        if self._session is not None:
+            self._session.close()
+
+    def _http(self) -> requests.Session:
+        """The client's one session, made (and requests imported) on first use."""
+        with self._session_lock:
+            if self._session is None:
+                import requests
+
+                session = requests.Session()
+                session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+                self._session = session
+            return self._session
 
     def _expiry(self, _key: str, value: Business | None, now: float) -> float:
         return now + (self.cache_ttl if value is not None else self.not_found_ttl)
@@ -281,6 +270,8 @@ class BusinessClient:
 
     def _fetch(self, business_id: str) -> Business:
         """One lookup: attempts and waits until an answer, a final failure or the deadline."""
+        import requests  # on the first lookup, not at start-up (see `_http`)
+
         started = self._clock()
         failure: BusinessError = UpstreamTimeout("The business register did not answer in time.")
         for attempt in range(1, self.retries + 2):
@@ -317,7 +308,7 @@ class BusinessClient:
         began = time.perf_counter()
         status: int | None = None
         try:
-            response = self._session.get(
+            response = self._http().get(
                 self.url,
                 params={"businessId": business_id},
                 timeout=(min(self.connect_timeout, left), min(self.read_timeout, left)),
@@ -362,6 +353,8 @@ class BusinessClient:
                 continue
             identifier = company.get("businessId")
             if isinstance(identifier, dict) and identifier.get("value") == business_id:
+                from customers.register.models import Business
+
                 fields = normalize_company(company)
                 return Business(
                     **fields,

@@ -1,56 +1,153 @@
 """Lambda cold start: a fresh interpreter imports `lambda_handler` and serves its first event.
 
 Run from the repository root: `.venv/bin/python -m bench.cold_start [runs]`. Each run is
-a new process (as a new Lambda container is), timed from before the import to the
-first response, with a bare Flask app doing the same for comparison. Interpreter
-start-up itself is measured apart and left out of both. Prints medians in ms.
+a new process (as a new Lambda container is), timed from before the first import to
+the first response. The yardstick is a bare Flask app answering the same event through
+apig-wsgi. Both run in a virtualenv holding only the runtime requirements, as the
+Lambda package does (`bench/.runtime-venv`, made from requirements.txt less granian,
+and made again when requirements.txt changes); the development `.venv` holds more,
+and some of it (rich, for one) is imported when found.
+
+The service is measured twice: with the in-memory SQLite store and with
+`CUSTOMER_STORE=dynamodb` (boto3 imported, the first request a Query), against moto's
+server on loopback, run from the development `.venv`. Interpreter start-up is left out
+of every figure. The three kinds of run alternate, so that a machine whose load
+changes during the run weighs on each alike. Printed: medians and the fastest runs
+(the least disturbed by other work on the machine), their ratios, and the median of
+each round's ratio.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
+import time
+import venv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENT = ROOT / "tests" / "events" / "apigw_v2.json"
+RUNTIME_VENV = ROOT / "bench" / ".runtime-venv"
+TABLE = "cold-start"
+REGION = "eu-north-1"
+# moto takes any credentials; these keep the runs off whatever the machine has configured.
+FAKE_CREDENTIALS = {"aws_access_key_id": "cold", "aws_secret_access_key": "start"}
 
-SERVICE = """
+# The first request of a new container: GET /customers on the HTTP API's named stage.
+_TIMED = """
 import json, time
 started = time.perf_counter()
-from customers.aws import lambda_handler
+{imports}
 event = json.load(open({event!r}))
-event["rawPath"] = event["requestContext"]["http"]["path"] = "/customers"
+event["routeKey"] = event["requestContext"]["routeKey"] = "ANY /{{proxy+}}"
+event["pathParameters"] = {{"proxy": "customers"}}
+event["rawPath"] = event["requestContext"]["http"]["path"] = "/prod/customers"
+event["requestContext"]["stage"] = "prod"
 class Context:
     aws_request_id = "cold-start"
-answer = lambda_handler.handler(event, Context())
+    function_name = "customer-api-cold-start"
+answer = handler(event, Context())
 assert answer["statusCode"] == 200, answer
 print(json.dumps({{"ms": (time.perf_counter() - started) * 1000}}))
 """
 
-BARE_FLASK = """
-import json, time
-started = time.perf_counter()
+SERVICE = _TIMED.format(
+    imports="from customers.aws.lambda_handler import handler", event=str(EVENT)
+)
+
+BARE_FLASK = _TIMED.format(
+    imports="""
+from apig_wsgi import make_lambda_handler
 from flask import Flask, jsonify
 app = Flask(__name__)
-@app.get("/customers")
+@app.get("/prod/customers")
 def customers():
     return jsonify([])
-answer = app.test_client().get("/customers")
-assert answer.status_code == 200
-print(json.dumps({{"ms": (time.perf_counter() - started) * 1000}}))
-"""
+handler = make_lambda_handler(app)
+""",
+    event=str(EVENT),
+)
 
 
-def run(source: str) -> float:
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONDONTWRITEBYTECODE": "0"}
+def runtime_python() -> Path:
+    """The runtime virtualenv's interpreter, made (again) when requirements.txt changed."""
+    requirements = [
+        line
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if not line.startswith("granian==")  # the server for `make run`; not on Lambda
+    ]
+    digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()
+    stamp = RUNTIME_VENV / ".requirements.sha256"
+    python = RUNTIME_VENV / "bin" / "python"
+    if not stamp.exists() or stamp.read_text() != digest:
+        print(f"making {RUNTIME_VENV.relative_to(ROOT)} from requirements.txt ...", flush=True)
+        venv.EnvBuilder(clear=True, with_pip=True).create(RUNTIME_VENV)
+        listed = RUNTIME_VENV / "requirements.txt"
+        listed.write_text("\n".join(requirements) + "\n")
+        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        subprocess.run([*pip, "-r", str(listed)], check=True)
+        stamp.write_text(digest)
+    return python
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's DynamoDB on loopback, with the service's table made; yields its URL."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        import boto3
+        from dynamo_store import DynamoStore
+
+        client = boto3.client(
+            "dynamodb",
+            region_name=REGION,
+            endpoint_url=endpoint,
+            **FAKE_CREDENTIALS,
+        )
+        for _ in range(200):
+            try:
+                DynamoStore(TABLE, client=client).create_table_if_missing()
+                break
+            except Exception:  # not listening yet
+                time.sleep(0.05)
+        client.close()
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def run(python: Path, source: str, **env: str) -> float:
+    environ = {
+        **os.environ,
+        "LOG_LEVEL": "WARNING",
+        "PYTHONDONTWRITEBYTECODE": "0",
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
     output = subprocess.run(
-        [sys.executable, "-c", source.format(event=str(EVENT))],
+        [str(python), "-c", source],
         cwd=ROOT,
-        env=env,
+        env=environ,
         check=True,
         capture_output=True,
         text=True,
@@ -60,17 +157,47 @@ def run(source: str) -> float:
 
 
 def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
-    run(SERVICE)  # compile bytecode once, as a deployed package ships it
-    service, bare = [], []
-    for _ in range(runs):
-        service.append(run(SERVICE))
-        bare.append(run(BARE_FLASK))
-    s, b = statistics.median(service), statistics.median(bare)
-    print(f"cold start, median of {runs} fresh interpreters (import + first request):")
-    print(f"  lambda_handler (service, sqlite in memory) {s:7.1f} ms")
-    print(f"  bare Flask app                             {b:7.1f} ms")
-    print(f"  ratio                                      {s / b:7.2f}")
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 21
+    python = runtime_python()
+    with moto_server() as endpoint:
+        dynamodb = {
+            "CUSTOMER_STORE": "dynamodb",
+            "DYNAMODB_TABLE": TABLE,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_REGION": REGION,
+            **{name.upper(): value for name, value in FAKE_CREDENTIALS.items()},
+        }
+        kinds = {
+            "sqlite": (SERVICE, {}),
+            "dynamodb": (SERVICE, dynamodb),
+            "bare": (BARE_FLASK, {}),
+        }
+        for source, env in kinds.values():
+            run(python, source, **env)  # compile bytecode once, as a deployed package ships it
+        times: dict[str, list[float]] = {name: [] for name in kinds}
+        for _ in range(runs):
+            for name, (source, env) in kinds.items():
+                times[name].append(run(python, source, **env))
+    median = {name: statistics.median(values) for name, values in times.items()}
+    least = {name: min(values) for name, values in times.items()}
+    print(f"cold start, {runs} fresh interpreters each (import + first request),")
+    print(f"runtime requirements only ({RUNTIME_VENV.relative_to(ROOT)}), runs alternating:")
+    print("                                      median   fastest")
+    labels = {
+        "sqlite": "lambda_handler, sqlite in memory",
+        "dynamodb": "lambda_handler, dynamodb (moto)",
+        "bare": "bare Flask app behind apig-wsgi",
+    }
+    for name, label in labels.items():
+        print(f"  {label:34s} {median[name]:7.1f}   {least[name]:7.1f} ms")
+    for name in ("sqlite", "dynamodb"):
+        # Each round's service run against the bare run beside it, so that load which
+        # changes between rounds cancels out; then the median of those ratios.
+        rounds = statistics.median(s / b for s, b in zip(times[name], times["bare"], strict=True))
+        print(
+            f"  ratio, {name:27s} {median[name] / median['bare']:7.2f}   "
+            f"{least[name] / least['bare']:7.2f}   (median of the rounds' ratios {rounds:.2f})"
+        )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app
 
-from business_client import Business, BusinessError, BusinessNotFound
-from customers.schemas import BusinessLookup
+from business_client import BusinessError, BusinessNotFound
 from customers.view_helpers import find, query_args, validated
 from customers.web.errors import business_problem
 from customers.web.jsonio import json_response
@@ -20,6 +19,7 @@ from customers.web.request_context import record_upstream_call
 
 if TYPE_CHECKING:
     from business_client import BusinessClient
+    from customers.register.models import Business
     from db import CustomerRecord
 
 bp = Blueprint("businesses", __name__)
@@ -52,6 +52,8 @@ def business_response(business: Business) -> Response:
 @bp.get("/businesses/<business_id>")
 def get_business(business_id: str) -> Response:
     """Look a company up in the Finnish business register by its business ID."""
+    from customers.schemas import BusinessLookup  # pydantic, on the first lookup only
+
     query_args()
     path = validated(
         BusinessLookup, {"businessId": business_id}, detail="The business ID is not valid."

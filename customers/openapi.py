@@ -10,22 +10,33 @@ every response it can give, and every problem type the service sends is listed.
 
 from __future__ import annotations
 
+import html
+import json
 from functools import lru_cache
 from http import HTTPStatus
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-import flask_swagger_ui
 from flask import Blueprint, Response, current_app, request, send_from_directory
-from pydantic.json_schema import models_json_schema
 
-from business_client import Business
 from customers.routes import DEFAULT_LIMIT, MAX_LIMIT
-from customers.schemas import Customer, CustomerCreate, CustomerPatch, CustomerReplace
 from customers.web.problems import PROBLEM_JSON, TYPE_PREFIX, NotFound
 
 bp = Blueprint("docs", __name__)
-SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).parent / "dist"
+
+
+def _package_dir(name: str) -> Path:
+    """Where an installed package lives, found without importing it."""
+    spec = find_spec(name)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"{name} is not installed")
+    return Path(spec.origin).parent
+
+
+# Found, not imported: flask-swagger-ui's module (a blueprint this service does not use)
+# would only add to the cold start; its `dist` files are what /docs serves.
+SWAGGER_UI_DIR = _package_dir("flask_swagger_ui") / "dist"
 SWAGGER_UI_ASSETS = frozenset(
     {"swagger-ui.css", "index.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}
     | {"favicon-32x32.png", "favicon-16x16.png"}
@@ -670,6 +681,13 @@ def _problem_examples(used: set[str]) -> dict[str, Any]:
 
 
 def _schemas() -> dict[str, Any]:
+    # Imported here, when the document is first asked for: pydantic and the models are
+    # left out of the start-up of a container whose first request does not need them.
+    from pydantic.json_schema import models_json_schema
+
+    from customers.register.models import Business
+    from customers.schemas import Customer, CustomerCreate, CustomerPatch, CustomerReplace
+
     _, schemas = models_json_schema(
         [
             (CustomerCreate, "validation"),
@@ -782,15 +800,15 @@ DOCS_PAGE = """<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <title>customer-api</title>
-<link rel="stylesheet" href="/docs/swagger-ui.css">
-<link rel="stylesheet" href="/docs/index.css">
-<link rel="icon" type="image/png" href="/docs/favicon-32x32.png" sizes="32x32">
+<link rel="stylesheet" href="{base}/docs/swagger-ui.css">
+<link rel="stylesheet" href="{base}/docs/index.css">
+<link rel="icon" type="image/png" href="{base}/docs/favicon-32x32.png" sizes="32x32">
 </head>
 <body>
 <div id="swagger-ui"></div>
-<script src="/docs/swagger-ui-bundle.js"></script>
-<script src="/docs/swagger-ui-standalone-preset.js"></script>
-<script src="/docs/init.js"></script>
+<script src="{base}/docs/swagger-ui-bundle.js"></script>
+<script src="{base}/docs/swagger-ui-standalone-preset.js"></script>
+<script src="{base}/docs/init.js"></script>
 </body>
 </html>
 """
@@ -798,29 +816,32 @@ DOCS_PAGE = """<!DOCTYPE html>
 # In a file of its own, not inline, so the page's CSP can forbid inline scripts.
 # validatorUrl: null, or Swagger UI loads a badge image from validator.swagger.io
 # (on any host but localhost), which the CSP blocks and which would leak the URL.
-DOCS_INIT = """window.addEventListener("load", function () {
-  window.ui = SwaggerUIBundle({
-    url: "/openapi.json",
+DOCS_INIT = """window.addEventListener("load", function () {{
+  window.ui = SwaggerUIBundle({{
+    url: {document_url},
     dom_id: "#swagger-ui",
     validatorUrl: null,
     deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     layout: "StandaloneLayout"
-  });
-});
+  }});
+}});
 """
 
 
 @bp.get("/docs")
 def docs_page() -> Response:
     """Swagger UI for the OpenAPI document."""
-    return Response(DOCS_PAGE, mimetype="text/html")
+    # Under a base path (API Gateway's stage, a proxy's prefix) the page's URLs keep it.
+    base = html.escape(request.script_root)
+    return Response(DOCS_PAGE.format(base=base), mimetype="text/html")
 
 
 @bp.get("/docs/init.js")
 def docs_init() -> Response:
     """Swagger UI's start-up script."""
-    return Response(DOCS_INIT, mimetype="text/javascript")
+    document_url = json.dumps(f"{request.script_root}/openapi.json")
+    return Response(DOCS_INIT.format(document_url=document_url), mimetype="text/javascript")
 
 
 @bp.get("/docs/<asset>")

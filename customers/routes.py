@@ -15,14 +15,6 @@ from customers.businesses import customer_with_business
 from customers.idempotency import idempotent, recorded
 from customers.paging import InvalidCursor, decode_cursor, encode_cursor
 from customers.preconditions import read_entity_tags
-from customers.schemas import (
-    COLUMN_OF,
-    REQUIRED_FIELDS,
-    CustomerCreate,
-    CustomerFilter,
-    CustomerPatch,
-    CustomerReplace,
-)
 from customers.view_helpers import (
     checked_id,
     customer_response,
@@ -38,6 +30,9 @@ from customers.web.problems import PreconditionFailed, ValidationFailed, field_e
 from db import CustomerRecord, ListQuery
 
 bp = Blueprint("customers", __name__)
+
+# The pydantic models (customers.schemas) are imported by the first view that validates
+# something, not at start-up: a Lambda container's first request is often a plain GET.
 
 JSON_TYPES = frozenset({"application/json"})
 PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
@@ -71,6 +66,8 @@ def created_response(record: CustomerRecord) -> Response:
 @idempotent
 def create_customer() -> Response:
     """Create a customer; a retry with the same `Idempotency-Key` gets the first answer."""
+    from customers.schemas import CustomerCreate
+
     query_args()
     data = validated(CustomerCreate, json_body(JSON_TYPES))
     record = store().create(
@@ -90,12 +87,16 @@ def list_customers() -> Response:
     limit = parse_limit(args.get("limit"))
     # Checked and trimmed by the fields' own rules; the cursor and the next link carry the
     # trimmed values, so a padded filter and its plain form page alike.
-    filters = validated(
-        CustomerFilter,
-        {name: args[name] for name in ("email", "businessId") if name in args},
-        detail="The query is not valid.",
-    )
-    email, business_id = filters.email, filters.businessId
+    email = business_id = None
+    if "email" in args or "businessId" in args:
+        from customers.schemas import CustomerFilter
+
+        filters = validated(
+            CustomerFilter,
+            {name: args[name] for name in ("email", "businessId") if name in args},
+            detail="The query is not valid.",
+        )
+        email, business_id = filters.email, filters.businessId
     after = None
     if "cursor" in args:
         try:
@@ -152,6 +153,8 @@ def _update(customer_id: str, changes: dict[str, str | None]) -> Response:
 @bp.patch("/customers/<customer_id>")
 def patch_customer(customer_id: str) -> Response:
     """Change some fields (JSON merge patch); `null` clears an optional field."""
+    from customers.schemas import COLUMN_OF, REQUIRED_FIELDS, CustomerPatch
+
     query_args()
     body = json_body(PATCH_TYPES)
     patch = validated(CustomerPatch, body)
@@ -174,6 +177,8 @@ def patch_customer(customer_id: str) -> Response:
 @bp.put("/customers/<customer_id>")
 def replace_customer(customer_id: str) -> Response:
     """Replace every writable field; an optional field left out is cleared."""
+    from customers.schemas import COLUMN_OF, CustomerReplace
+
     query_args()
     data = validated(CustomerReplace, json_body(JSON_TYPES))
     changes = {column: getattr(data, name) for name, column in COLUMN_OF.items()}

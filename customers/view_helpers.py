@@ -12,10 +12,8 @@ import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Response, current_app, request
-from pydantic import BaseModel, ValidationError
 
 from customers.preconditions import read_entity_tags
-from customers.schemas import describe_errors
 from customers.web.jsonio import json_response
 from customers.web.problems import (
     PreconditionFailed,
@@ -26,6 +24,8 @@ from customers.web.problems import (
 from db import MAX_VERSION, CustomerNotFound, CustomerRecord
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from db import CustomerStore
 
 MAX_ID_LENGTH = 64
@@ -95,13 +95,17 @@ def json_body(allowed_types: frozenset[str]) -> dict[str, Any]:
     return body
 
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 def validated(
     model: type[M], body: dict[str, Any], *, detail: str = "The body has invalid fields."
 ) -> M:
     """`body` checked against `model`; every bad field is named in one 400."""
+    from pydantic import ValidationError
+
+    from customers.schemas import describe_errors
+
     try:
         return model.model_validate(body)
     except ValidationError as exc:

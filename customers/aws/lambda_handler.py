@@ -5,11 +5,20 @@ store's client, the business-register session, its cache and its breaker; nothin
 else survives between invocations. apig-wsgi turns each event into a WSGI environ
 and the answer back into the event response; it puts the Lambda context and the API
 Gateway request context in the environ, where the request-id middleware finds them.
+
+Where API Gateway puts the app decides the path it hands over. An HTTP API (payload
+2.0) keeps a named stage (`/prod/customers`) or a custom domain's API mapping key
+(`/v1/customers`) in `rawPath`; a REST API (payload 1.0) leaves them out of `path` but
+the client called them (`requestContext.path`). `mount` takes that prefix out of the
+path the app routes on and makes it the WSGI `SCRIPT_NAME`, so routes match and every
+link the app writes (`request.script_root`) carries it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote
 
 from apig_wsgi import make_lambda_handler
 
@@ -63,11 +72,102 @@ def from_event_source(wsgi_app: WsgiApp) -> WsgiApp:
     return serve
 
 
+def _prefix_before(path: str, tail: str) -> str | None:
+    """What precedes `tail` at the end of `path` ('' for none); None if `tail` is not there.
+
+    The app's root (`/`) is reached as `/prod` as well as `/prod/`.
+    """
+    if tail == "/":
+        return path.rstrip("/")
+    if tail.startswith("/") and path.endswith(tail):
+        prefix = path[: len(path) - len(tail)]
+        if not prefix.endswith("/"):
+            return prefix
+    return None
+
+
+def _routed_path(route_key: str, parameters: dict[str, str]) -> str | None:
+    """The path an HTTP API route matched: its template with the path parameters filled in.
+
+    `ANY /{proxy+}` with `{"proxy": "customers/7"}` is `/customers/7`. None for the
+    `$default` route (no template) or a parameter missing from the event.
+    """
+    _, _, template = route_key.partition(" ")
+    if not template.startswith("/"):
+        return None
+    segments = []
+    for segment in template.split("/"):
+        if segment.startswith("{") and segment.endswith("}"):
+            value = parameters.get(segment[1:-1].removesuffix("+"))
+            if value is None:
+                return None
+            # As apig-wsgi decodes the path: UTF-8 bytes, one character per byte (PEP 3333).
+            segment = value.encode("utf-8").decode("latin-1")
+        segments.append(segment)
+    return "/".join(segments)
+
+
+def http_api_prefix(event: dict[str, Any], path: str) -> str:
+    """The part of an HTTP API's `rawPath` (decoded as `path`) in front of the app's routes.
+
+    The route and its path parameters say what the app's part is: what precedes it is
+    the stage or the API mapping key. The `$default` route has no template; its prefix
+    is a named stage the path begins with (the execute-api URL of a named stage), else
+    nothing (the `$default` stage, or a custom domain without a mapping key).
+    """
+    context = event.get("requestContext") or {}
+    routed = _routed_path(str(event.get("routeKey") or ""), event.get("pathParameters") or {})
+    if routed is not None:
+        prefix = _prefix_before(path, routed)
+        if prefix is not None:
+            return prefix
+    stage = str(context.get("stage") or "$default")
+    if stage != "$default" and (path == f"/{stage}" or path.startswith(f"/{stage}/")):
+        return f"/{stage}"
+    return ""
+
+
+def rest_api_prefix(event: dict[str, Any]) -> str:
+    """The part of the path a REST API's client called in front of `path`: the stage on the
+    execute-api URL, a base path mapping on a custom domain, '' without either."""
+    called = (event.get("requestContext") or {}).get("path")
+    path = event.get("path")
+    if not isinstance(called, str) or not isinstance(path, str):
+        return ""
+    prefix = _prefix_before(called, path)
+    if prefix is None:  # one of them percent-encoded where the other is not
+        prefix = _prefix_before(unquote(called), unquote(path))
+    return prefix or ""
+
+
+def mount(environ: dict[str, Any]) -> None:
+    """Split the event's path into `SCRIPT_NAME` (where API Gateway put the app) and
+    `PATH_INFO` (what the app routes on). ALB hands over the path as called: nothing to do."""
+    event = environ["apig_wsgi.full_event"]
+    context = event.get("requestContext")
+    if not isinstance(context, dict) or "elb" in context:
+        return
+    if event.get("version") == "2.0":
+        path: str = environ["PATH_INFO"]
+        prefix = http_api_prefix(event, path)
+        environ["PATH_INFO"] = path[len(prefix) :] or "/"
+    else:
+        prefix = rest_api_prefix(event)
+    environ["SCRIPT_NAME"] = prefix
+
+
+def mounted_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """The app, reached at the path API Gateway put it under."""
+    mount(environ)
+    result: Iterable[bytes] = app(environ, start_response)
+    return result
+
+
 # Binary support on: JSON, problem documents, HTML, CSS and JavaScript still leave as
 # text (`isBase64Encoded: false`, apig-wsgi's non-binary prefixes); only the docs
 # page's icon is base64, as API Gateway expects binary bodies to be.
 _serve = make_lambda_handler(
-    from_event_source(app),
+    from_event_source(mounted_app),
     binary_support=True,
     non_binary_content_type_prefixes=(
         "text/",

@@ -14,12 +14,15 @@ from typing import Any
 from flask import Flask, Request, request
 from werkzeug.routing import Rule
 
+from customers.web import metrics
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 ENVIRON_REQUEST_ID = "customer_api.request_id"
 ENVIRON_UPSTREAM = "customer_api.upstream_calls"
 ENVIRON_RULE = "customer_api.url_rule"
+ENVIRON_STORE_ERROR = "customer_api.store_error"
 ENVIRON_IDEMPOTENCY = "customer_api.idempotency"
 
 
@@ -78,6 +81,12 @@ def current_route() -> str | None:
 def record_upstream_call(summary: dict[str, Any]) -> None:
     """Note an upstream call for the request's access line."""
     request.environ.setdefault(ENVIRON_UPSTREAM, []).append(summary)
+
+
+def record_exception(exc: BaseException) -> None:
+    """Note, for the access line's metrics, a request the store failed."""
+    if metrics.is_store_error(exc):
+        request.environ[ENVIRON_STORE_ERROR] = True
 
 
 def record_idempotency(outcome: str) -> None:

@@ -1,0 +1,90 @@
+"""template.yaml: what the function is given, and what watches it.
+
+cfn-lint and `sam validate` check that the template is well formed; they cannot see a
+property put under the wrong key (under `Metadata`, anything goes). These tests read
+the template as CloudFormation does and check that the parts the service relies on
+are where CloudFormation looks for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    decoded, problems = decode(str(TEMPLATE))
+    assert not problems
+    assert decoded is not None
+    return dict(decoded)
+
+
+def test_the_function_gets_its_settings_its_rights_and_its_routes(
+    template: dict[str, Any],
+) -> None:
+    function = template["Resources"]["ApiFunction"]
+    properties = function["Properties"]
+    assert properties["Environment"]["Variables"]["CUSTOMER_STORE"] == "dynamodb"
+    assert properties["Environment"]["Variables"]["LOG_LEVEL"] == "INFO"  # the access line
+    assert properties["Policies"]
+    assert properties["LoggingConfig"]["LogFormat"] == "Text"
+    routes = {
+        (event["Properties"]["Path"], event["Properties"]["Method"])
+        for event in properties["Events"].values()
+        if event["Type"] == "HttpApi"
+    }
+    # `/{proxy+}` does not match the stage's root, where GET / answers.
+    assert routes == {("/{proxy+}", "ANY"), ("/", "ANY")}
+    assert set(function["Metadata"]) == {"BuildMethod"}
+
+
+def test_the_api_has_one_named_stage(template: dict[str, Any]) -> None:
+    api = template["Resources"]["HttpApi"]["Properties"]
+    assert api["StageName"] == {"Ref": "Stage"}
+    assert template["Parameters"]["Stage"]["Default"] == "prod"
+    assert template["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"].endswith("/${Stage}")
+
+
+def test_alarms_watch_the_function_the_api_and_the_table(template: dict[str, Any]) -> None:
+    alarms = {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    watched = set()
+    for properties in alarms.values():
+        stats = [properties] + [
+            query["MetricStat"]["Metric"]
+            for query in properties.get("Metrics", [])
+            if "MetricStat" in query
+        ]
+        watched |= {(s["Namespace"], s["MetricName"]) for s in stats if "MetricName" in s}
+        # Each goes to the SNS topic when one is given, going off and clearing.
+        for actions in ("AlarmActions", "OKActions"):
+            condition, given, _ = properties[actions]["Fn::If"]
+            assert condition == "HasAlarmTopic" and given == [{"Ref": "AlarmTopicArn"}]
+    assert watched == {
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/ApiGateway", "5xx"),
+        ("AWS/ApiGateway", "Count"),
+        ("AWS/ApiGateway", "Latency"),
+        ("AWS/DynamoDB", "ThrottledRequests"),
+    }
+    assert alarms["ApiLatencyP99Alarm"]["ExtendedStatistic"] == "p99"
+    assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
+
+
+def test_provisioned_concurrency_is_off_unless_asked_for(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["ProvisionedConcurrency"]["Default"] == 0
+    properties = template["Resources"]["ApiFunction"]["Properties"]
+    condition, _, otherwise = properties["ProvisionedConcurrencyConfig"]["Fn::If"]
+    assert condition == "HasProvisionedConcurrency"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert properties["AutoPublishAlias"] == "live"
