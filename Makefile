@@ -42,6 +42,12 @@ run: $(VENV)/.run-installed
 dev: $(VENV)/.run-installed
 	$(BIN)/flask run --debug
 
+# moto's server (DynamoDB, SSM) on loopback, for running the service against a local
+# endpoint; moto is a development tool, so this installs requirements-dev.txt first.
+MOTO_PORT ?= 5000
+moto: $(VENV)/.dev-installed
+	$(BIN)/moto_server -H 127.0.0.1 -p $(MOTO_PORT)
+
 # The template twice, offline and without AWS credentials: cfn-lint, then `sam validate
 # --lint` (SAM's own translation of the template, and cfn-lint on the result).
 lint: $(VENV)/.dev-installed $(SAM_VENV)/.installed

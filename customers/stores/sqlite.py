@@ -262,22 +262,20 @@ class SqliteStore:
         params.append(query.limit + 1)
         return sql, params
 
-    def list_page(self, query: ListQuery) -> Page:
-        sql, params = self._page_query(COLUMNS, query)
-        limit = query.limit
+    def _page_rows(self, select: str, query: ListQuery) -> tuple[list[Any], bool]:
+        """The page's rows of `select`, and whether more follow."""
+        sql, params = self._page_query(select, query)
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
-        has_more = len(rows) > limit
-        return Page(items=[CustomerRecord(*row) for row in rows[:limit]], has_more=has_more)
+        return rows[: query.limit], len(rows) > query.limit
+
+    def list_page(self, query: ListQuery) -> Page:
+        rows, has_more = self._page_rows(COLUMNS, query)
+        return Page(items=[CustomerRecord(*row) for row in rows], has_more=has_more)
 
     def list_json(self, query: ListQuery) -> JsonPage:
         # SQLite renders each row's JSON object itself: no per-row Python objects.
-        sql, params = self._page_query(PUBLIC_JSON_COLUMNS, query)
-        limit = query.limit
-        with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
-        has_more = len(rows) > limit
-        rows = rows[:limit]
+        rows, has_more = self._page_rows(PUBLIC_JSON_COLUMNS, query)
         body = ("[" + ",".join(row[0] for row in rows) + "]").encode()
         last = (rows[-1][1], rows[-1][2]) if rows else None
         return JsonPage(body=body, has_more=has_more, last=last)
