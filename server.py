@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import atexit
 import errno
+import multiprocessing.util
 import os
 import socket
 import sqlite3
 import sys
+from collections.abc import Callable
 
 from flask import Flask
 
@@ -81,12 +83,32 @@ def check_store_opens(settings: dict[str, object]) -> None:
 
 
 def served_app() -> Flask:
-    """The factory granian calls in each worker: the app, its store closed at exit."""
+    """The factory granian calls in each worker: the app, its store closed at exit.
+
+    Log lines are batched by one thread from here on (see logs.LineWriter): a served
+    request then writes its access line without a system call of its own.
+    """
     from app import create_app
+    from logs import LINES
 
     app = create_app()
-    atexit.register(app.extensions["customer_store"].close)
+    LINES.start_buffering()
+    at_exit(LINES.flush)  # registered first, so it runs last: after the store's lines
+    at_exit(app.extensions["customer_store"].close)
     return app
+
+
+def at_exit(callback: Callable[[], object]) -> None:
+    """Run `callback` when the process ends normally, a granian worker included.
+
+    granian's workers are multiprocessing children, started by fork on Linux, and such a
+    child ends with `os._exit`: handlers registered with `atexit` never run in it, while
+    multiprocessing's own finalizers do. A process ending through the interpreter (the
+    spawn start method, or no granian at all) runs `atexit` handlers instead; a callback
+    may therefore run twice, so each is one that does nothing the second time.
+    """
+    atexit.register(callback)
+    multiprocessing.util.Finalize(None, callback, exitpriority=0)
 
 
 def main() -> None:
