@@ -18,6 +18,7 @@ import socket
 import sqlite3
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 
@@ -111,6 +112,14 @@ def at_exit(callback: Callable[[], object]) -> None:
     multiprocessing.util.Finalize(None, callback, exitpriority=0)
 
 
+def granian_settings() -> dict[str, Any]:
+    """How granian runs the app in a worker; bench/threads.py measures the choices."""
+    return {
+        "blocking_threads": SERVER_THREADS,
+        "log_access": False,  # the app writes its own access line
+    }
+
+
 def main() -> None:
     """Serve on HOST:PORT until SIGTERM or SIGINT; in-flight requests finish first."""
     from granian import Granian
@@ -134,8 +143,7 @@ def main() -> None:
         address=str(settings["HOST"]),
         port=int(str(settings["PORT"])),
         workers=workers,
-        blocking_threads=SERVER_THREADS,
-        log_access=False,  # the app writes its own access line
+        **granian_settings(),
         log_level=LogLevels(str(settings["LOG_LEVEL"]).lower()),
         log_dictconfig=server_log_config(),
     ).serve()

@@ -1,9 +1,9 @@
 """Server processes for the benchmark: started pinned to a core, timed, measured, stopped.
 
-Both the service (`python app.py`) and the yardstick (`python -m bench.yardstick`)
-run under `taskset -c <core>`, so they share one core and the load generator owns
-the other. Each starts in its own session, so stopping it stops its granian
-workers too, and nothing else.
+The service (`python app.py`), the bare-Flask yardstick (`python -m bench.yardstick`)
+and the seed's stack (`node bench/express/server.js`) run under `taskset -c <core>`,
+so they share one core and the load generator owns the other. Each starts in its own
+session, so stopping it stops its granian workers too, and nothing else.
 """
 
 from __future__ import annotations
@@ -112,6 +112,16 @@ def service_command() -> list[str]:
 
 def yardstick_command() -> list[str]:
     return [PYTHON, "-m", "bench.yardstick"]
+
+
+EXPRESS_DIR = ROOT / "bench" / "express"
+
+
+def express_command() -> list[str]:
+    """The seed's stack (bench/express): node, its modules installed by `npm ci`."""
+    if not (EXPRESS_DIR / "node_modules" / "better-sqlite3").is_dir():
+        raise ServerError("bench/express has no node_modules: run `npm ci` there (make bench does)")
+    return ["node", str(EXPRESS_DIR / "server.js")]
 
 
 def wait_ready(server: Server, timeout: float = READY_TIMEOUT) -> None:
