@@ -59,6 +59,10 @@ class Server:
             raise ServerError(f"{self.name}: no granian worker found under {self.process.pid}")
         return sum(_vm_rss_kb(pid) for pid in pids) / 1024
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its workers."""
+        return sum(_cpu_seconds(pid) for pid in (self.process.pid, *self.worker_pids()))
+
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
@@ -215,6 +219,16 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # utime and stime, fields 14 and 15, counted after the parenthesised command name.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _vm_rss_kb(pid: int) -> int:

@@ -43,6 +43,17 @@ class Comparison:
         return self.service.rps / self.express.rps
 
     @property
+    def express_cpu_ratio(self) -> float | None:
+        """Express's CPU time per request over the service's: the ratio core for core.
+
+        What req/s would be if each server had its core to itself; other load on the
+        machine moves it far less than it moves req/s.
+        """
+        if self.express is None or not self.service.cpu_us_per_request:
+            return None
+        return self.express.cpu_us_per_request / self.service.cpu_us_per_request
+
+    @property
     def tail_ok(self) -> bool:
         """p99 at most P99_OVER_P50 times p50, and below Express's p99 in the same run."""
         within = self.service.p99_ms <= P99_OVER_P50 * self.service.p50_ms
@@ -128,12 +139,13 @@ def _ms(value: float) -> str:
 def comparison_table(comparisons: list[Comparison]) -> list[str]:
     lines = [
         "| scenario | service req/s | yardstick req/s | Express req/s | ÷ yardstick "
-        "| ÷ Express | p50 ms | p99 ms | Express p99 ms | errors | ÷ yardstick target "
-        "| ÷ Express target | p99 ≤ 2 p50 and < Express |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "| ÷ Express | ÷ Express by CPU | p50 ms | p99 ms | Express p99 ms | errors "
+        "| ÷ yardstick target | ÷ Express target | p99 ≤ 2 p50 and < Express |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for row in comparisons:
         service, express, express_ratio = row.service, row.express, row.express_ratio
+        by_cpu = row.express_cpu_ratio
         express_target = (
             f"≥ {row.express_target:.2f} {verdict(express_ratio >= row.express_target)}"
             if row.express_target is not None and express_ratio is not None
@@ -143,6 +155,7 @@ def comparison_table(comparisons: list[Comparison]) -> list[str]:
             f"| {row.scenario} | {service.rps:,.0f} | {row.yardstick.rps:,.0f} "
             f"| {f'{express.rps:,.0f}' if express else 'n/a'} | {row.ratio:.2f} "
             f"| {f'{express_ratio:.2f}' if express_ratio is not None else 'n/a'} "
+            f"| {f'{by_cpu:.2f}' if by_cpu is not None else 'n/a'} "
             f"| {_ms(service.p50_ms)} | {_ms(service.p99_ms)} "
             f"| {_ms(express.p99_ms) if express else 'n/a'} | {service.errors} "
             f"| ≥ {row.target_ratio:.2f} {verdict(row.ratio >= row.target_ratio)} "
@@ -153,9 +166,9 @@ def comparison_table(comparisons: list[Comparison]) -> list[str]:
 
 def latency_table(comparisons: list[Comparison]) -> list[str]:
     lines = [
-        "| scenario | server | req/s | p50 ms | p90 ms | p99 ms | max ms | p99 / p50 | non-2xx "
-        "| socket errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | server | req/s | p50 ms | p90 ms | p99 ms | max ms | p99 / p50 "
+        "| CPU µs / request | non-2xx | socket errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in comparisons:
         for name, run in row.runs():
@@ -163,7 +176,7 @@ def latency_table(comparisons: list[Comparison]) -> list[str]:
             lines.append(
                 f"| {row.scenario} | {name} | {run.rps:,.0f} | {_ms(run.p50_ms)} "
                 f"| {_ms(run.p90_ms)} | {_ms(run.p99_ms)} | {_ms(run.max_ms)} | {spread:.1f} "
-                f"| {run.non_2xx} | {run.socket_errors} |"
+                f"| {run.cpu_us_per_request:.0f} | {run.non_2xx} | {run.socket_errors} |"
             )
     return lines
 

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench import loadgen, procs
@@ -98,7 +98,9 @@ class Bench:
     def wrk(self, server: Server, scenario: Scenario, ids: Path | None) -> WrkResult:
         """One warm-up and one measured run of `scenario` against `server`."""
         self._run_wrk(server, scenario, ids, self.warmup)
+        cpu_before = server.cpu_seconds()
         result = self._run_wrk(server, scenario, ids, self.seconds)
+        result = replace(result, cpu_seconds=server.cpu_seconds() - cpu_before)
         server.check_alive()
         return result
 
@@ -138,8 +140,8 @@ def pick_cpus() -> tuple[int | None, int | None]:
 def show(label: str, result: WrkResult) -> None:
     print(
         f"        {label:<28} {result.rps:>9,.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
-        f"p99 {result.p99_ms:6.2f} ms  non-2xx {result.non_2xx}  socket errors "
-        f"{result.socket_errors}",
+        f"p99 {result.p99_ms:6.2f} ms  CPU {result.cpu_us_per_request:5.0f} µs/req  "
+        f"non-2xx {result.non_2xx}  socket errors {result.socket_errors}",
         flush=True,
     )
 

@@ -79,8 +79,8 @@ def main(counts: list[int]) -> int:
         finally:
             for context in reversed(contexts):
                 context.__exit__(None, None, None)
-    print("\nmedian of rounds: req/s, p50 ms, p99 ms")
-    print("scenario   " + "".join(f"{f'{count} threads':>28}" for count in counts))
+    print("\nmedian of rounds: req/s, p50 ms, p99 ms, server CPU µs per request")
+    print("scenario   " + "".join(f"{f'{count} threads':>34}" for count in counts))
     for name in COMPARED:
         cells = []
         for count in counts:
@@ -88,8 +88,9 @@ def main(counts: list[int]) -> int:
             rps = statistics.median(run.rps for run in runs)
             p50 = statistics.median(run.p50_ms for run in runs)
             p99 = statistics.median(run.p99_ms for run in runs)
-            cells.append(f"{rps:>10,.0f} {p50:>7.2f} {p99:>8.2f}")
-        print(f"{name:<11}" + "".join(f"{cell:>28}" for cell in cells))
+            cpu = statistics.median(run.cpu_us_per_request for run in runs)
+            cells.append(f"{rps:>9,.0f} {p50:>6.2f} {p99:>7.2f} {cpu:>6.0f}")
+        print(f"{name:<11}" + "".join(f"{cell:>34}" for cell in cells))
     if failures:
         print(f"{failures} non-2xx answers or socket errors", file=sys.stderr)
         return 1
