@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,22 @@ def test_a_file_from_a_newer_release_is_refused_untouched(tmp_path: Path) -> Non
     with pytest.raises(RuntimeError, match="schema version"):
         db.SqliteStore(str(path))
     assert user_version(path) == db.SCHEMA_VERSION + 1
+
+
+def test_ids_are_uuid7_in_canonical_form_and_time_ordered() -> None:
+    made = [db.new_customer_id() for _ in range(2000)]
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text  # lower-case hex, hyphens where uuid puts them
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert len(set(made)) == len(made)
+    # The first 48 bits are the millisecond clock: later ids never sort before earlier ones.
+    assert [text[:13] for text in made] == sorted(text[:13] for text in made)
+
+
+def test_timestamps_are_fixed_width_rfc3339_utc_with_microseconds() -> None:
+    stamps = [db.utc_timestamp() for _ in range(1000)]
+    for stamp in stamps:
+        parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+        assert parsed.strftime("%Y-%m-%dT%H:%M:%S.%fZ") == stamp
+    assert stamps == sorted(stamps)
