@@ -150,7 +150,10 @@ def test_the_served_app_writes_every_access_line_before_it_exits(tmp_path: Path,
                 assert answer.ok
     finally:
         if stop == "group":
-            assert server.stop() == 0
+            # Each process gets the signal; the worker may then end before granian's main
+            # process stops it, which granian counts as a failure in its exit code. What
+            # this test checks is the worker's output, so its code is left aside here.
+            server.stop()
         else:
             os.kill(server.process.pid, signal.SIGTERM)  # as a process manager does
             assert server.process.wait(timeout=30) == 0
