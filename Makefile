@@ -11,7 +11,8 @@ help:
 	@echo "make run    serve the API on http://localhost:3000 (in-memory store unless SQLITE_PATH is set)"
 	@echo "make test   lint, type-check and run the whole test suite"
 	@echo "make fuzz   a long schemathesis run against the OpenAPI document"
-	@echo "make bench  throughput, latency and memory against a bare-Flask yardstick; bulk import"
+	@echo "make bench  throughput, latency and memory beside bare Flask and Express + better-sqlite3;"
+	@echo "            bulk import against a bare executemany"
 	@echo "make profile  where a request's time goes (cProfile; python -m bench.profile --py-spy)"
 	@echo "make e2e    end-to-end checks: newman with and without keys, the OpenAPI linters,"
 	@echo "            the docs page in a browser, the README's commands"
@@ -75,10 +76,15 @@ pytest: $(VENV)/.dev-installed redis-server
 
 test: lint typecheck pytest
 
-# wrk is installed from Debian by the benchmark itself when missing.
-bench: $(VENV)/.dev-installed
+# wrk is installed from Debian by the benchmark itself when missing; the seed's stack
+# (Express + better-sqlite3, measured beside the service) from bench/express's lockfile.
+bench: $(VENV)/.dev-installed bench/express/node_modules/.installed
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.bulk_import
+
+bench/express/node_modules/.installed: bench/express/package.json bench/express/package-lock.json
+	cd bench/express && npm ci --no-audit --no-fund
+	@touch $@
 
 profile: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.profile

@@ -8,7 +8,6 @@ Nothing happens at import: no connections, no environment reads.
 
 from __future__ import annotations
 
-import atexit
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -26,7 +25,8 @@ from customers.web.access_log import RequestLogMiddleware
 from customers.web.asgi_bridge import WsgiOverAsgi
 from customers.web.bodies import WholeBodyMiddleware
 from customers.web.jsonio import OrjsonProvider
-from customers.web.log_setup import configure_logging
+from customers.web.lifecycle import at_exit
+from customers.web.log_setup import LINES, configure_logging
 
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
@@ -147,9 +147,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def served_app() -> Flask:
-    """The app as a server runs it (granian calls this in each worker): its store closed at exit."""
+    """The app as a server runs it (granian calls this in each worker): its store closed at exit.
+
+    Log lines are batched by one thread from here on (see log_setup.LineWriter): a served
+    request then writes its access line without a system call of its own.
+    """
     app = create_app()
-    atexit.register(app.extensions["customer_store"].close)
+    LINES.start_buffering()
+    at_exit(LINES.flush)  # registered first, so it runs last: after the store's lines
+    at_exit(app.extensions["customer_store"].close)
     return app
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -248,8 +247,12 @@ class CustomerStore(Protocol):
 
 
 def utc_timestamp() -> str:
-    """Now as RFC 3339 UTC with microseconds; fixed width, so text order is time order."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now as RFC 3339 UTC with microseconds; fixed width, so text order is time order.
+
+    `isoformat` spells the same text as strftime("%Y-%m-%dT%H:%M:%S.%fZ") at half the
+    cost (its offset is always +00:00 here, swapped for Z).
+    """
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def new_customer_id() -> str:
@@ -262,7 +265,9 @@ def new_customer_id() -> str:
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
     value = value & ~(0xF << 76) | 0x7 << 76  # version 7
     value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
-    return str(uuid.UUID(int=value))
+    # str(uuid.UUID(int=value)), without building the UUID object.
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def comparable_version(expected_version: int) -> int:

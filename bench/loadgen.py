@@ -44,6 +44,12 @@ class WrkResult:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    cpu_seconds: float = 0.0  # the server's CPU time (user + system) during the run
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """CPU time per answer: unlike req/s, barely moved by other load on the machine."""
+        return self.cpu_seconds * 1e6 / self.requests if self.requests else 0.0
 
     @property
     def rps(self) -> float:

@@ -1,9 +1,9 @@
 """Server processes for the benchmark: started pinned to a core, timed, measured, stopped.
 
-Both the service (`python app.py`) and the yardstick (`python -m bench.yardstick`)
-run under `taskset -c <core>`, so they share one core and the load generator owns
-the other. Each starts in its own session, so stopping it stops its granian
-workers too, and nothing else.
+The service (`python app.py`), the bare-Flask yardstick (`python -m bench.yardstick`)
+and the seed's stack (`node bench/express/server.js`) run under `taskset -c <core>`,
+so they share one core and the load generator owns the other. Each starts in its own
+session, so stopping it stops its granian workers too, and nothing else.
 """
 
 from __future__ import annotations
@@ -59,6 +59,10 @@ class Server:
             raise ServerError(f"{self.name}: no granian worker found under {self.process.pid}")
         return sum(_vm_rss_kb(pid) for pid in pids) / 1024
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its workers."""
+        return sum(_cpu_seconds(pid) for pid in (self.process.pid, *self.worker_pids()))
+
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
@@ -112,6 +116,16 @@ def service_command() -> list[str]:
 
 def yardstick_command() -> list[str]:
     return [PYTHON, "-m", "bench.yardstick"]
+
+
+EXPRESS_DIR = ROOT / "bench" / "express"
+
+
+def express_command() -> list[str]:
+    """The seed's stack (bench/express): node, its modules installed by `npm ci`."""
+    if not (EXPRESS_DIR / "node_modules" / "better-sqlite3").is_dir():
+        raise ServerError("bench/express has no node_modules: run `npm ci` there (make bench does)")
+    return ["node", str(EXPRESS_DIR / "server.js")]
 
 
 def wait_ready(server: Server, timeout: float = READY_TIMEOUT) -> None:
@@ -205,6 +219,16 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # utime and stime, fields 14 and 15, counted after the parenthesised command name.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _vm_rss_kb(pid: int) -> int:

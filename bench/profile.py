@@ -11,7 +11,7 @@ It first times the same requests on the service and on the yardstick without the
 profiler, which says how much of the gap is the app's own work. The access log
 is written, to /dev/null, because its cost is part of every request.
 
-py-spy mode samples the real server (granian, 32 threads, GIL) while wrk drives
+py-spy mode samples the real server (granian, SERVER_THREADS threads, GIL) while wrk drives
 it, only threads holding the GIL (`--gil`), and sums the samples by function.
 Run with `python -m`: as a script, this file would shadow the standard `profile`
 module that cProfile imports.

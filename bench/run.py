@@ -1,13 +1,17 @@
-"""`make bench`: the service against a bare-Flask yardstick, under wrk, on pinned cores.
+"""`make bench`: the service against two yardsticks, under wrk, on pinned cores.
+
+The yardsticks: bare Flask on the same server (bench/yardstick.py), the floor of
+what a Flask service can do, and the seed's own stack, Express 4 on better-sqlite3
+(bench/express), the service people compare this one with.
 
 Run from the repository root: `.venv/bin/python -m bench.run`. Environment:
 BENCH_SECONDS (per measured run, default 10), BENCH_STARTUP_RUNS (default 5),
 BENCH_MEMORY_CUSTOMERS (default 100000), BENCH_FILE_SEED (default 2000).
 
 The order is chosen so that each number means one thing: start-up first, on an
-idle machine; then both servers seeded with 10,000 customers and, scenario by
-scenario, the yardstick and the service back to back (drift in the machine hits
-both); then the measured service is filled to 100,000 customers for its memory
+idle machine; then the three servers seeded with 10,000 customers and, scenario by
+scenario, the yardstick, Express and the service back to back (drift in the machine
+hits all three); then the measured service is filled to 100,000 customers for its memory
 growth; last the file store. Exit 1 on any non-2xx answer or socket error;
 targets that are missed only print MISS.
 """
@@ -21,10 +25,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench import loadgen, procs
+from bench.chart import CHART_NAME, draw_chart
 from bench.loadgen import WrkResult
 from bench.procs import Server
 from bench.report import Comparison, FileStoreRun, Results, render
@@ -37,20 +42,25 @@ BUSINESS_ID = KNOWN_ID  # the company the register stand-in knows
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """A named load: which request mix of scenarios.lua, at which path, and its target."""
+    """A named load: which request mix of scenarios.lua, at which path, and its targets.
+
+    `express_target` is the service's ratio to Express it should reach; None where
+    Express has no such route (it has no business register).
+    """
 
     name: str
     mix: str
     path: str
     target_ratio: float
+    express_target: float | None
 
 
 SCENARIOS = (
-    Scenario("get_one", "get_one", "/", 0.90),
-    Scenario("list_page", "static", "/customers?limit=50", 0.75),
-    Scenario("create", "create", "/", 0.90),
-    Scenario("mixed", "mixed", "/", 0.90),
-    Scenario("business_cached", "static", f"/businesses/{BUSINESS_ID}", 0.85),
+    Scenario("get_one", "get_one", "/", 0.90, 0.90),
+    Scenario("list_page", "static", "/customers?limit=50", 0.75, 1.0),
+    Scenario("create", "create", "/", 0.90, 0.70),
+    Scenario("mixed", "mixed", "/", 0.90, 0.85),
+    Scenario("business_cached", "static", f"/businesses/{BUSINESS_ID}", 0.85, None),
 )
 FILE_STORE_SCENARIOS = ("get_one", "create")
 
@@ -88,7 +98,9 @@ class Bench:
     def wrk(self, server: Server, scenario: Scenario, ids: Path | None) -> WrkResult:
         """One warm-up and one measured run of `scenario` against `server`."""
         self._run_wrk(server, scenario, ids, self.warmup)
+        cpu_before = server.cpu_seconds()
         result = self._run_wrk(server, scenario, ids, self.seconds)
+        result = replace(result, cpu_seconds=server.cpu_seconds() - cpu_before)
         server.check_alive()
         return result
 
@@ -128,8 +140,8 @@ def pick_cpus() -> tuple[int | None, int | None]:
 def show(label: str, result: WrkResult) -> None:
     print(
         f"        {label:<28} {result.rps:>9,.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
-        f"p99 {result.p99_ms:6.2f} ms  non-2xx {result.non_2xx}  socket errors "
-        f"{result.socket_errors}",
+        f"p99 {result.p99_ms:6.2f} ms  CPU {result.cpu_us_per_request:5.0f} µs/req  "
+        f"non-2xx {result.non_2xx}  socket errors {result.socket_errors}",
         flush=True,
     )
 
@@ -150,24 +162,32 @@ def measure_startup(bench: Bench, env: dict[str, str], runs: int, results: Resul
 
 
 def compare(bench: Bench, env: dict[str, str], total: int, results: Results) -> None:
-    """Seed both servers, run each scenario on each back to back, then fill the service."""
+    """Seed the three servers, run each scenario on each back to back, then fill the service."""
+    commands = {
+        "yardstick": procs.yardstick_command(),
+        "express": procs.express_command(),
+        "service": procs.service_command(),
+    }
     running = {
         name: procs.running(name, command, cpu=bench.server_cpu, env=env, logs=bench.scratch)
-        for name, command in (
-            ("yardstick", procs.yardstick_command()),
-            ("service", procs.service_command()),
-        )
+        for name, command in commands.items()
     }
-    with running["yardstick"] as yardstick, running["service"] as service:
+    with (
+        running["yardstick"] as yardstick,
+        running["express"] as express,
+        running["service"] as service,
+    ):
         results.memory.empty = service.rss_mb()
+        servers = (yardstick, express, service)
         bench.say(f"seeding {SEEDED:,} customers into each server")
-        ids = {server.name: bench.seed(server, SEEDED) for server in (yardstick, service)}
+        ids = {server.name: bench.seed(server, SEEDED) for server in servers}
         results.memory.seeded, results.memory.seeded_count = service.rss_mb(), SEEDED
         for scenario in SCENARIOS:
             bench.say(scenario.name)
             measured = {
                 server.name: bench.wrk(server, scenario, ids[server.name])
-                for server in (yardstick, service)
+                for server in servers
+                if server is not express or scenario.express_target is not None
             }
             for name, result in measured.items():
                 show(name, result)
@@ -177,6 +197,8 @@ def compare(bench: Bench, env: dict[str, str], total: int, results: Results) -> 
                     scenario.target_ratio,
                     service=measured["service"],
                     yardstick=measured["yardstick"],
+                    express=measured.get("express"),
+                    express_target=scenario.express_target,
                 )
             )
         results.memory.after_load = service.rss_mb()
@@ -256,6 +278,8 @@ def main() -> int:
     print(report)
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / "latest.md").write_text(report, encoding="utf-8")
+    chart_path = draw_chart(results.comparisons, RESULTS_DIR / CHART_NAME)
+    print(f"chart: {chart_path}")
     errors = results.error_count()
     if errors:
         print(f"FAIL: {errors} error(s) (non-2xx answers or socket errors)", file=sys.stderr)

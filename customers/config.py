@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "BUSINESS_CACHE_SIZE": 10000,
     "BUSINESS_BREAKER_FAILURES": 5,
     "BUSINESS_BREAKER_COOLDOWN": 30.0,
-    "BUSINESS_MAX_CONCURRENT": 8,
+    "BUSINESS_MAX_CONCURRENT": 4,
     "API_KEYS": (),
     "API_KEYS_SSM_PARAMETER": None,
     "REQUIRE_API_KEYS": False,
@@ -50,9 +50,11 @@ DEFAULTS: dict[str, Any] = {
 
 # Threads per server process that run requests (granian's blocking threads). Business
 # lookups waiting on the register may hold at most half of them (BUSINESS_MAX_CONCURRENT),
-# so a hanging register always leaves the other half for everything else; few enough
-# threads to keep GIL handoffs cheap.
-SERVER_THREADS = 32
+# so a hanging register always leaves the other half for everything else. Eight, from
+# `python -m bench.threads`: on one core, 32 threads contend for the GIL and cost about a
+# seventh more CPU per request, with a longer tail; one or two cost more as well (every
+# request then wakes an idle thread), and leave no room for lookups.
+SERVER_THREADS = 8
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

@@ -15,6 +15,7 @@ import os
 import socket
 import sqlite3
 import sys
+from typing import Any
 
 from customers.config import (
     DEFAULTS,
@@ -97,10 +98,24 @@ def check_limit_storage(settings: dict[str, object], workers: int) -> None:
         )
 
 
+def granian_settings() -> dict[str, Any]:
+    """How granian runs the app in a worker; bench/threads.py measures the choices.
+
+    ASGI, not granian's WSGI interface: see customers.web.asgi_bridge for why. The
+    requests run on the bridge's SERVER_THREADS threads; no lifespan, no websockets.
+    """
+    from granian.constants import Interfaces
+
+    return {
+        "interface": Interfaces.ASGINL,
+        "websockets": False,
+        "log_access": False,  # the app writes its own access line
+    }
+
+
 def main() -> None:
     """Serve on HOST:PORT until SIGTERM or SIGINT; in-flight requests finish first."""
     from granian import Granian
-    from granian.constants import Interfaces
     from granian.log import LogLevels
 
     from customers.web.log_setup import server_log_config
@@ -115,17 +130,12 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"customer-api: {exc}")
     Granian(
-        # By name: the factory is imported in each worker, not here. ASGI, not granian's
-        # WSGI interface: see customers.web.asgi_bridge for why. The requests run on the
-        # bridge's SERVER_THREADS threads; no lifespan, no websockets.
-        "app:served_asgi_app",
+        "app:served_asgi_app",  # by name: the factory is imported in each worker, not here
         factory=True,
-        interface=Interfaces.ASGINL,
-        websockets=False,
         address=str(settings["HOST"]),
         port=int(str(settings["PORT"])),
         workers=workers,
-        log_access=False,  # the app writes its own access line
+        **granian_settings(),
         log_level=LogLevels(str(settings["LOG_LEVEL"]).lower()),
         log_dictconfig=server_log_config(),
     ).serve()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -42,19 +43,108 @@ def _log_stream() -> Any:
     return sys.stderr if _to_stderr else sys.stdout
 
 
-class _StdoutLogger:
-    """Writes rendered lines to whatever `sys.stdout` is at the time of writing.
+class LineWriter:
+    """Every log line of the process goes through here, so lines reach stdout in order.
 
-    Looking the stream up per line (not once at configuration) keeps logging
-    working when stdout is replaced, as test runners and some hosts do.
+    Unbuffered (the default) each line is written and flushed at once: right for tests
+    that read stdout, for `flask run`, and for Lambda, which may freeze the process as
+    soon as a response is out. Buffered (`start_buffering`, what the served app does),
+    a line is appended to a list under a lock, which neither makes a system call nor
+    releases the GIL; one thread writes the pending lines every FLUSH_INTERVAL seconds
+    in a single write. A line at WARNING or above is flushed with everything before it
+    at once; a writer whose pending lines pass MAX_PENDING_BYTES flushes them itself, so
+    a stalled flusher cannot grow memory without bound.
+
+    Lines go to whatever `sys.stdout` (or, for a CLI command, `sys.stderr`) is when they
+    are written, not at configuration, which keeps logging working when stdout is
+    replaced, as test runners and hosts do.
     """
 
-    def msg(self, message: bytes) -> None:
+    FLUSH_INTERVAL = 0.05
+    MAX_PENDING_BYTES = 256 * 1024
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._lock = threading.Lock()  # guards the pending list; held for an append only
+        # One batch at a time, so batches stay in order; re-entered by stop_buffering.
+        self._flush_lock = threading.RLock()
+        self._flusher: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    @property
+    def buffering(self) -> bool:
+        return self._flusher is not None
+
+    def write(self, line: bytes, *, urgent: bool = False) -> None:
+        """Queue `line` (without its newline); written at once when unbuffered or `urgent`."""
+        with self._lock:
+            buffering = self._flusher is not None
+            if buffering:
+                self._pending.append(line)
+                self._pending_bytes += len(line) + 1
+                urgent = urgent or self._pending_bytes >= self.MAX_PENDING_BYTES
+        if not buffering:
+            with self._flush_lock:  # after any batch that a switch of mode is still writing
+                self._write(line + b"\n")
+        elif urgent:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every pending line, in one write, and flush stdout."""
+        with self._flush_lock:
+            with self._lock:
+                lines, self._pending, self._pending_bytes = self._pending, [], 0
+            if lines:
+                lines.append(b"")
+                self._write(b"\n".join(lines))
+
+    @staticmethod
+    def _write(data: bytes) -> None:
         stream = _log_stream().buffer
-        stream.write(message + b"\n")
+        stream.write(data)
         stream.flush()
 
-    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+    def start_buffering(self) -> None:
+        """From now on, batch lines and write them from one thread.
+
+        Whoever starts it registers `flush` to run at the process's exit.
+        """
+        if self._flusher is not None:
+            return
+        self._stopped.clear()
+        self._flusher = threading.Thread(target=self._flush_often, name="log-lines", daemon=True)
+        self._flusher.start()
+
+    def stop_buffering(self) -> None:
+        """Write what is pending and go back to writing each line at once."""
+        with self._flush_lock:
+            with self._lock:
+                flusher, self._flusher = self._flusher, None
+            self.flush()
+        if flusher is not None:
+            self._stopped.set()
+            flusher.join()
+
+    def _flush_often(self) -> None:
+        while not self._stopped.wait(self.FLUSH_INTERVAL):
+            self.flush()
+
+
+LINES = LineWriter()
+
+
+class _StdoutLogger:
+    """structlog's output: rendered lines into the process's one LineWriter."""
+
+    def msg(self, message: bytes) -> None:
+        LINES.write(message)
+
+    def urgent(self, message: bytes) -> None:
+        LINES.write(message, urgent=True)
+
+    log = debug = info = msg
+    warn = warning = error = critical = exception = fatal = urgent
 
 
 def _stdout_logger(*_: Any) -> _StdoutLogger:
@@ -65,13 +155,12 @@ STDOUT_LOGGER = _StdoutLogger()
 
 
 class _StdoutHandler(logging.Handler):
-    """A handler writing to the current `sys.stdout`, for the same reason."""
+    """A handler for stdlib records, into the same LineWriter as structlog's lines."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record)
-            _log_stream().write(line + "\n")
-            _log_stream().flush()
+            LINES.write(line.encode(), urgent=record.levelno >= logging.WARNING)
         except Exception:
             self.handleError(record)
 

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 
 from app import create_app
+from customers.config import SERVER_THREADS
 from tests.conftest import TEST_SETTINGS, Customers
 from tests.served import ServerProcess, free_port
 from tests.upstream_samples import (
@@ -243,13 +244,14 @@ def test_the_served_app_answers_everything_else_while_the_register_hangs(
     """More hanging lookups than granian has threads: the rest of the API stays quick."""
     held = HeldRegister(httpserver, hold_seconds=20)
     httpserver.expect_request("/companies").respond_with_handler(held)
+    waiting = SERVER_THREADS // 2  # the most BUSINESS_MAX_CONCURRENT allows
     server = ServerProcess(
         {
             "BUSINESS_API_URL": httpserver.url_for("/"),
             "BUSINESS_READ_TIMEOUT": "15",
             "BUSINESS_DEADLINE": "16",
             "BUSINESS_RETRIES": "0",
-            "BUSINESS_MAX_CONCURRENT": "8",
+            "BUSINESS_MAX_CONCURRENT": str(waiting),
         }
     )
     answers: list[requests.Response] = []
@@ -257,19 +259,21 @@ def test_the_served_app_answers_everything_else_while_the_register_hangs(
     def look_up() -> None:
         answers.append(requests.get(f"{server.url}/businesses/{ID}", timeout=30))
 
-    lookups = [threading.Thread(target=look_up) for _ in range(40)]  # granian runs 32
+    lookups = [threading.Thread(target=look_up) for _ in range(40)]
+    turned_away = len(lookups) - waiting
     try:
         for thread in lookups:
             thread.start()
         settled = time.monotonic() + 10
-        while len(answers) < 32 and time.monotonic() < settled:
+        while len(answers) < turned_away and time.monotonic() < settled:
             time.sleep(0.01)
-        # eight lookups wait on the register (the first to get there imports requests,
-        # which a served app leaves to its first lookup); the other 32 were turned away
-        while len(held.received) < 8 and time.monotonic() < settled:
+        # half the threads' worth of lookups wait on the register (the first to get there
+        # imports requests, which a served app leaves to its first lookup); the others
+        # were turned away at once
+        while len(held.received) < waiting and time.monotonic() < settled:
             time.sleep(0.01)
-        assert len(held.received) == 8
-        assert [answer.status_code for answer in answers] == [503] * 32
+        assert len(held.received) == waiting
+        assert [answer.status_code for answer in answers] == [503] * turned_away
         assert all(answer.headers["Retry-After"] == "1" for answer in answers)
         with requests.Session() as session:
             for number in range(10):
@@ -290,4 +294,4 @@ def test_the_served_app_answers_everything_else_while_the_register_hangs(
     finally:
         held.release()
         server.stop()
-    assert sorted(answer.status_code for answer in answers) == [502] * 8 + [503] * 32
+    assert sorted(answer.status_code for answer in answers) == [502] * waiting + [503] * turned_away

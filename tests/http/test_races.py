@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from customers.config import DEFAULTS
 from tests.conftest import TEST_SETTINGS, LiveServer
 
 
@@ -177,14 +178,15 @@ def app_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
 def test_a_hanging_register_does_not_slow_customer_crud(
     hanging_register: str, live_server: LiveServer
 ) -> None:
-    # GIVEN eight lookups stuck on a register that never answers
+    # GIVEN as many lookups as may wait at once, stuck on a register that never answers
+    waiting = DEFAULTS["BUSINESS_MAX_CONCURRENT"]
     lookups_done = threading.Event()
 
     def stuck_lookup(index: int, session: requests.Session) -> int:
         return session.get(f"{live_server.url}/businesses/0112038-9", timeout=30).status_code
 
     def run_lookups() -> None:
-        assert set(in_parallel(8, stuck_lookup)) == {504}
+        assert set(in_parallel(waiting, stuck_lookup)) == {504}
         lookups_done.set()
 
     lookup_thread = threading.Thread(target=run_lookups)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,22 @@ def test_expired_idempotency_records_are_purged_as_keys_are_claimed(tmp_path: Pa
         keys = {key for (key,) in conn.execute("SELECT key FROM idempotency_keys")}
     conn.close()
     assert keys == {"k4", "later"}
+
+
+def test_ids_are_uuid7_in_canonical_form_and_time_ordered() -> None:
+    made = [db.new_customer_id() for _ in range(2000)]
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text  # lower-case hex, hyphens where uuid puts them
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert len(set(made)) == len(made)
+    # The first 48 bits are the millisecond clock: later ids never sort before earlier ones.
+    assert [text[:13] for text in made] == sorted(text[:13] for text in made)
+
+
+def test_timestamps_are_fixed_width_rfc3339_utc_with_microseconds() -> None:
+    stamps = [db.utc_timestamp() for _ in range(1000)]
+    for stamp in stamps:
+        parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+        assert parsed.strftime("%Y-%m-%dT%H:%M:%S.%fZ") == stamp
+    assert stamps == sorted(stamps)
