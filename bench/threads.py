@@ -1,12 +1,12 @@
-"""How many threads granian should run the app on: the same service at several counts.
+"""How many threads the service should run requests on: the same service at several counts.
 
 Run from the repository root: `.venv/bin/python -m bench.threads [COUNT ...]` (default
 1 2 4 8 32). Each count serves the app `app.served_app` builds, behind the ASGI
 bridge (in-memory store, one process, the access line on), pinned to one core with
 wrk on the other, seeded with 10,000 customers; every scenario runs on every count
-back to back, in rounds (BENCH_ROUNDS, default 2), so drift in the machine's load hits all counts alike.
-BENCH_SECONDS sets the length of a measured run (default 5). config.SERVER_THREADS
-is chosen from this table.
+back to back, in rounds (BENCH_ROUNDS, default 2), so drift in the machine's load
+hits all counts alike. BENCH_SECONDS sets the length of a measured run (default 5).
+config.SERVER_THREADS is chosen from this table.
 """
 
 from __future__ import annotations
