@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, Response
@@ -22,11 +22,12 @@ from customers.config import DEFAULTS, SERVER_THREADS, check_settings, settings_
 from customers.stores import open_store
 from customers.web import errors, problems, request_context, security
 from customers.web.access_log import RequestLogMiddleware
-from customers.web.asgi_bridge import WsgiOverAsgi
 from customers.web.bodies import WholeBodyMiddleware
 from customers.web.jsonio import OrjsonProvider
-from customers.web.lifecycle import at_exit
 from customers.web.log_setup import LINES, configure_logging
+
+if TYPE_CHECKING:
+    from customers.web.asgi_bridge import WsgiOverAsgi
 
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
@@ -152,6 +153,8 @@ def served_app() -> Flask:
     Log lines are batched by one thread from here on (see log_setup.LineWriter): a served
     request then writes its access line without a system call of its own.
     """
+    from customers.web.lifecycle import at_exit  # a server's concern, not Lambda's
+
     app = create_app()
     LINES.start_buffering()
     at_exit(LINES.flush)  # registered first, so it runs last: after the store's lines
@@ -161,6 +164,8 @@ def served_app() -> Flask:
 
 def served_asgi_app() -> WsgiOverAsgi:
     """What granian serves: the app behind the bridge that reads bodies before a thread runs."""
+    from customers.web.asgi_bridge import WsgiOverAsgi  # asyncio: a server's concern only
+
     app = served_app()
     return WsgiOverAsgi(
         app,

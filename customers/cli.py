@@ -17,13 +17,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from customers.bulk import Summary, all_customers, import_rows
 from customers.formats import (
     FORMATS,
     CountingReader,
@@ -35,6 +34,12 @@ from customers.formats import (
 )
 from customers.stores.sqlite import SqliteStore
 from db import CustomerStore
+
+if TYPE_CHECKING:
+    from customers.bulk import Summary
+
+# customers.bulk (and with it pydantic and the models) is imported by the command that
+# runs, not when the app is built: a Lambda container or a served worker never needs it.
 
 commands = AppGroup("customers", help="Move customers in and out of the configured store.")
 
@@ -139,6 +144,8 @@ def import_command(file: str, fmt: str | None, dry_run: bool) -> None:
         source = CountingReader(binary)
         progress = Progress("importing", total_bytes=size or None, stream=stderr)
         try:
+            from customers.bulk import import_rows
+
             summary = import_rows(
                 store,
                 read_rows(source, fmt),
@@ -196,6 +203,8 @@ def export_command(file: str, fmt: str | None) -> None:
     fmt = _format(file, fmt)
     stderr = sys.stderr
     progress = Progress("exporting", total_bytes=None, stream=stderr)
+    from customers.bulk import all_customers
+
     records = _counted(all_customers(_store()), progress)
     try:
         if file == "-":

@@ -6,7 +6,10 @@ import base64
 import copy
 import importlib
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ from pytest_httpserver import HTTPServer
 
 from customers.web.metrics import NAMESPACE
 from tests.dynamo import REGION
+from tests.served import ROOT
 from tests.upstream_samples import HeldRegister, company_found_body, company_not_found_body
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -748,3 +752,32 @@ def test_a_failing_store_is_a_metric(
     health, line = record("GET", "/health")
     assert health.status == 503
     assert emf_data_points(line)[(NAMESPACE, "StoreErrors", service)] == 1
+
+
+def test_a_cold_container_imports_only_what_its_first_request_needs() -> None:
+    """The handler's import (the app built, sqlite store) leaves out what can wait: the
+    models and pydantic, the register's HTTP client, bulk import, a server's machinery."""
+    deferred = (
+        "pydantic",
+        "email_validator",
+        "requests",
+        "customers.schemas",
+        "customers.bulk",
+        "customers.web.asgi_bridge",
+        "multiprocessing",
+        "boto3",
+    )
+    probe = (
+        "import sys, customers.aws.lambda_handler; "
+        f"print(','.join(name for name in {deferred!r} if name in sys.modules))"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "CUSTOMER_STORE"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**env, "LOG_LEVEL": "ERROR"},
+    )
+    assert done.stdout.strip() == ""
