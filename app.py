@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import click
 from flask import Flask, Response
@@ -20,6 +21,7 @@ from business_client import BusinessClient
 from customers import businesses, cli, openapi, routes, service
 from customers.config import DEFAULTS, SERVER_THREADS, check_settings, settings_from_env
 from customers.stores import open_store
+from customers.stores.sqlite import is_in_memory
 from customers.web import errors, problems, request_context, security
 from customers.web.access_log import RequestLogMiddleware
 from customers.web.bodies import WholeBodyMiddleware
@@ -162,6 +164,48 @@ def served_app() -> Flask:
     return app
 
 
+# The routes whose work is the store's and the app's alone: the base URL, liveness, the
+# customers and one customer. Those that reach the business register (/businesses/...,
+# /customers/<id>/business, ?include=business) are not among them.
+LOCAL_PATHS = frozenset({"/", "/health", "/customers"})
+CUSTOMER_PREFIX = "/customers/"
+
+
+def answered_in_loop(config: Mapping[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    """Which requests the served app answers in granian's event loop thread, not a pool thread.
+
+    Handing a request to a pool thread and back costs about as much as a get from the
+    in-memory store takes (bench.profile --py-spy: futures, the loop's self-pipe, two
+    threads winning the GIL back), so such requests run in the loop thread itself. While
+    one runs, the loop serves nobody else, so only requests that wait on nothing outside
+    the process may: the in-memory store (its lock is only ever held for a statement),
+    rate limits and failed-key counts in memory://, and routes that never reach the
+    business register. Everything else stays on the pool: DynamoDB and Redis are network
+    round trips; a file store's one connection may wait on fsync or on another worker's
+    write lock (busy_timeout); lookups may wait on the register for seconds.
+
+    The predicate reads the environ the app is about to route: its PATH_INFO, and its
+    query string decoded as Werkzeug will decode it, so `?%69nclude=business` is seen.
+    """
+    if (
+        config["CUSTOMER_STORE"] != "sqlite"
+        or not is_in_memory(config["SQLITE_PATH"])
+        or config["RATE_LIMIT_STORAGE_URI"] != security.MEMORY_STORAGE
+    ):
+        return lambda environ: False  # every request to the pool
+
+    def local(environ: dict[str, Any]) -> bool:
+        path: str = environ["PATH_INFO"]
+        if path not in LOCAL_PATHS:
+            customer_id = path.removeprefix(CUSTOMER_PREFIX)
+            if customer_id == path or "/" in customer_id:
+                return False
+        query: str = environ["QUERY_STRING"]
+        return "include" not in (unquote(query) if "%" in query else query)
+
+    return local
+
+
 def served_asgi_app() -> WsgiOverAsgi:
     """What granian serves: the app behind the bridge that reads bodies before a thread runs."""
     from customers.web.asgi_bridge import WsgiOverAsgi  # asyncio: a server's concern only
@@ -172,6 +216,7 @@ def served_asgi_app() -> WsgiOverAsgi:
         threads=SERVER_THREADS,
         body_limit=app.config["MAX_CONTENT_LENGTH"],
         body_timeout=app.config["BODY_READ_TIMEOUT"],
+        in_loop=answered_in_loop(app.config),
     )
 
 

@@ -28,7 +28,7 @@ COMPARED = ("get_one", "list_page", "create", "mixed")
 
 def served_on_threads() -> Any:
     """granian's factory: the app behind the bridge, on BENCH_THREADS threads."""
-    from app import served_app
+    from app import answered_in_loop, served_app
     from customers.web.asgi_bridge import WsgiOverAsgi
 
     app = served_app()
@@ -37,6 +37,7 @@ def served_on_threads() -> Any:
         threads=int(os.environ["BENCH_THREADS"]),
         body_limit=app.config["MAX_CONTENT_LENGTH"],
         body_timeout=app.config["BODY_READ_TIMEOUT"],
+        in_loop=answered_in_loop(app.config),
     )
 
 

@@ -1,9 +1,10 @@
-"""The yardstick: bare Flask answering the service's routes from a dict, served the same way.
+"""The yardstick: bare Flask answering the service's routes from a dict, on granian.
 
-It is what the service's numbers are divided by. Same server (granian, WSGI, one
-worker, `config.SERVER_THREADS` threads), same routes and similar bodies, but no
-validation, no database, no logging, no hooks: whatever the service is slower by
-is the price of what it does on top of Flask. Run: `python -m bench.yardstick`.
+It is what the service's numbers are divided by. Same server, but through its WSGI
+interface (one worker, `config.SERVER_THREADS` threads) rather than the service's ASGI
+bridge; same routes and similar bodies, but no validation, no database, no logging,
+no hooks, no slow-client guarantee: whatever the service is slower by is the price of
+what it does on top of Flask. Run: `python -m bench.yardstick`.
 """
 
 from __future__ import annotations

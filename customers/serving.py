@@ -101,13 +101,18 @@ def check_limit_storage(settings: dict[str, object], workers: int) -> None:
 def granian_settings() -> dict[str, Any]:
     """How granian runs the app in a worker; bench/threads.py measures the choices.
 
-    ASGI, not granian's WSGI interface: see customers.web.asgi_bridge for why. The
-    requests run on the bridge's SERVER_THREADS threads; no lifespan, no websockets.
+    ASGI, not granian's WSGI interface: see customers.web.asgi_bridge for why. Requests
+    run in the event loop's thread or on the bridge's SERVER_THREADS threads (see
+    app.answered_in_loop); no lifespan, no websockets. Two runtime threads for the
+    sockets, not one: while the loop thread runs a request, the second can take the next
+    one in and schedule it; on one core that measured a tenth to a fifth more
+    requests a second, the servers run alternately under wrk as in `make bench`.
     """
     from granian.constants import Interfaces
 
     return {
         "interface": Interfaces.ASGINL,
+        "runtime_threads": 2,
         "websockets": False,
         "log_access": False,  # the app writes its own access line
     }

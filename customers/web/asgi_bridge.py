@@ -11,6 +11,13 @@ a deadline; only then does the request go to one of `threads` threads, with the 
 in memory. A stalled client costs a coroutine and a socket, never a thread, and after
 the deadline it gets a 408 from the app. The response is collected in the thread and
 sent from the loop, so a client that reads it slowly holds no thread either.
+
+A request whose environ `in_loop` accepts skips the pool: the loop thread runs the app itself.
+The hand-off to a pool thread and back wakes two threads, each of which has to win
+the GIL again, and on one core that costs about as much as answering a get from the
+in-memory store. Only requests that wait on nothing outside the process may be
+accepted, since while one runs the loop serves nobody else; the caller decides which
+(see `app.answered_in_loop`).
 """
 
 from __future__ import annotations
@@ -50,15 +57,28 @@ class StalledBody(io.RawIOBase):
         raise RequestTimeout(f"The body did not arrive within {self.deadline:g} s.")
 
 
+def never(environ: dict[str, Any]) -> bool:
+    """Every request to the pool."""
+    return False
+
+
 class WsgiOverAsgi:
-    """An ASGI app (HTTP only) serving `wsgi_app` from a pool of `threads` threads."""
+    """An ASGI app (HTTP only) serving `wsgi_app` from a pool of `threads` threads, or from
+    the loop thread for the requests `in_loop` accepts."""
 
     def __init__(
-        self, wsgi_app: WsgiApp, *, threads: int, body_limit: int | None, body_timeout: float
+        self,
+        wsgi_app: WsgiApp,
+        *,
+        threads: int,
+        body_limit: int | None,
+        body_timeout: float,
+        in_loop: Callable[[dict[str, Any]], bool] = never,
     ) -> None:
         self.wsgi_app = wsgi_app
         self.body_limit = body_limit
         self.body_timeout = body_timeout
+        self.in_loop = in_loop
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="request")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,8 +87,11 @@ class WsgiOverAsgi:
         environ = wsgi_environ(scope)
         if not await self.read_body(environ, receive):
             return  # the client left before its body ended: nothing to answer, nothing to run
-        loop = asyncio.get_running_loop()
-        status, headers, payload = await loop.run_in_executor(self.pool, self.run, environ)
+        if self.in_loop(environ):
+            status, headers, payload = self.run(environ)
+        else:
+            loop = asyncio.get_running_loop()
+            status, headers, payload = await loop.run_in_executor(self.pool, self.run, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -115,7 +138,7 @@ class WsgiOverAsgi:
         return True
 
     def run(self, environ: dict[str, Any]) -> Answer:
-        """Call the WSGI app in a pool thread; its whole answer, ready to send."""
+        """Call the WSGI app, in a pool thread or the loop's; its whole answer, ready to send."""
         started: list[tuple[str, list[tuple[str, str]]]] = []
         written: list[bytes] = []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from typing import Any
@@ -235,6 +236,66 @@ def test_a_failing_register_does_not_fail_the_read(
     assert body["business"] is None
     assert body["businessError"]["status"] == 502
     assert body["id"] == customer["id"]
+
+
+@pytest.mark.slow
+def test_a_customer_s_company_is_looked_up_off_the_event_loop(httpserver: HTTPServer) -> None:
+    """The served app answers most requests in its event loop's thread; a customer read
+    that reaches the register, however its query is spelled, must not be one of them."""
+    held = HeldRegister(httpserver, hold_seconds=20)
+    httpserver.expect_request("/companies").respond_with_handler(held)
+    server = ServerProcess(
+        {
+            "BUSINESS_API_URL": httpserver.url_for("/"),
+            "BUSINESS_READ_TIMEOUT": "15",
+            "BUSINESS_DEADLINE": "16",
+            "BUSINESS_RETRIES": "0",
+        }
+    )
+    answers: list[int] = []
+    try:
+        created = requests.post(
+            f"{server.url}/customers",
+            json={"name": "Held", "email": "held@example.com", "businessId": ID},
+            timeout=5,
+        )
+        assert created.status_code == 201
+        customer = f"/customers/{created.json()['id']}"
+        # GIVEN a lookup of each spelling waiting on a register that does not answer (sent
+        # by http.client, since requests would rewrite %69 to i before sending)
+        paths = [
+            f"{customer}/business",
+            f"{customer}?include=business",
+            f"{customer}?%69nclude=business",
+        ]
+
+        def look_up(path: str) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            connection.request("GET", path)
+            answers.append(connection.getresponse().status)
+            connection.close()
+
+        lookups = [threading.Thread(target=look_up, args=(path,)) for path in paths]
+        for thread in lookups:
+            thread.start()
+        settled = time.monotonic() + 10
+        while len(held.received) < len(paths) and time.monotonic() < settled:
+            time.sleep(0.01)
+        assert len(held.received) == len(paths)
+        # THEN the rest of the API answers at once
+        with requests.Session() as session:
+            for path in ("/health", "/customers", f"/customers/{created.json()['id']}"):
+                started = time.monotonic()
+                assert session.get(f"{server.url}{path}", timeout=5).status_code == 200
+                assert time.monotonic() - started < 1.0, path
+        assert answers == []  # the lookups are still waiting
+        held.release()
+        for thread in lookups:
+            thread.join(timeout=30)
+    finally:
+        held.release()
+        server.stop()
+    assert len(answers) == len(paths)
 
 
 @pytest.mark.slow
