@@ -8,7 +8,9 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -47,29 +49,34 @@ def load(
                 acknowledged[created["id"]] = created
 
 
+def kill_during(
+    database: Path, loader: Callable[..., None], state: Any, prefix: str, rng: random.Random
+) -> None:
+    """Serve `database` under four threads of `loader`, then SIGKILL it at a random moment."""
+    server = ServerProcess(file_store(database))
+    stop = threading.Event()
+    loaders = [
+        threading.Thread(target=loader, args=(server.url, state, stop, f"{prefix}t{i}"))
+        for i in range(4)
+    ]
+    for thread in loaders:
+        thread.start()
+    time.sleep(rng.uniform(0.2, 1.2))
+    server.kill_hard()
+    stop.set()
+    for thread in loaders:
+        thread.join(timeout=10)
+
+
 @pytest.mark.slow
 def test_kill_9_loses_no_acknowledged_create(tmp_path: Path) -> None:
     database = tmp_path / "customers.db"
     acknowledged: dict[str, dict[str, object]] = {}
     rng = random.Random(20261125)
     for round_number in range(4):
-        # GIVEN a server under a load of creates
-        server = ServerProcess(file_store(database))
-        stop = threading.Event()
-        loaders = [
-            threading.Thread(
-                target=load, args=(server.url, acknowledged, stop, f"r{round_number}t{i}")
-            )
-            for i in range(4)
-        ]
-        for thread in loaders:
-            thread.start()
-        # WHEN it is killed with SIGKILL at a random moment
-        time.sleep(rng.uniform(0.2, 1.2))
-        server.kill_hard()
-        stop.set()
-        for thread in loaders:
-            thread.join(timeout=10)
+        # GIVEN a server under a load of creates, WHEN it is killed with SIGKILL at a random
+        # moment
+        kill_during(database, load, acknowledged, f"r{round_number}", rng)
 
         # THEN the file is sound and every acknowledged create is there, intact
         with sqlite3.connect(database) as connection:
@@ -126,23 +133,9 @@ def test_kill_9_mid_burst_of_keyed_creates_leaves_every_key_whole(tmp_path: Path
     sent_in_all = 0
     for round_number in range(4):
         sent: dict[str, dict[str, str]] = {}
-        # GIVEN a server under a burst of creates, each with its own key
-        server = ServerProcess(file_store(database))
-        stop = threading.Event()
-        loaders = [
-            threading.Thread(
-                target=keyed_load, args=(server.url, sent, stop, f"r{round_number}t{i}")
-            )
-            for i in range(4)
-        ]
-        for thread in loaders:
-            thread.start()
-        # WHEN it is killed with SIGKILL at a random moment
-        time.sleep(rng.uniform(0.2, 1.2))
-        server.kill_hard()
-        stop.set()
-        for thread in loaders:
-            thread.join(timeout=10)
+        # GIVEN a server under a burst of creates, each with its own key, WHEN it is killed
+        # with SIGKILL at a random moment
+        kill_during(database, keyed_load, sent, f"r{round_number}", rng)
 
         # THEN no customer is without the answer that names it, and no 201 answer
         # names a customer that is not there
