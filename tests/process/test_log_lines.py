@@ -81,10 +81,20 @@ def test_an_urgent_line_is_written_at_once_after_those_before_it(
 
 def test_pending_lines_are_bounded(monkeypatch: pytest.MonkeyPatch, buffered: LineWriter) -> None:
     stdout = fake_stdout(monkeypatch)
+    buffered.stop_buffering()
     monkeypatch.setattr(buffered, "MAX_PENDING_BYTES", 100)
+    buffered.start_buffering()
     for _ in range(10):
         buffered.write(b"x" * 9)  # ten bytes with the newline: the tenth fills the bound
     assert stdout.buffer.getvalue() == b"xxxxxxxxx\n" * 10
+    buffered.write(b"y" * 95)
+    buffered.write(b"z" * 10)  # does not fit beside the pending line: that one goes first
+    assert stdout.buffer.getvalue() == b"xxxxxxxxx\n" * 10 + b"y" * 95 + b"\n"
+    buffered.write(b"long" * 50)  # longer than the bound: written alone, after the rest
+    assert stdout.buffer.getvalue().splitlines()[-2:] == [b"z" * 10, b"long" * 50]
+    buffered.write(b"after")
+    buffered.flush()
+    assert stdout.buffer.getvalue().endswith(b"long" * 50 + b"\nafter\n")
 
 
 def test_unbuffered_lines_are_written_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
