@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from customers.web import metrics
-from customers.web.log_setup import STDOUT_LOGGER, level_and_time, render_json
+from customers.web.log_setup import STDOUT_LOGGER, render_json
 from customers.web.request_context import (
     ENVIRON_IDEMPOTENCY,
     ENVIRON_REQUEST_ID,
@@ -47,14 +48,10 @@ class RequestLogMiddleware:
     def __init__(self, wsgi_app: Any, store_kind: str, *, log_level: str = "INFO") -> None:
         self.wsgi_app = wsgi_app
         self.store_kind = store_kind
-        # The access line's own structlog logger, built once: it is handed the request's
-        # context directly, so it skips merging context variables, the costliest step
-        # of the shared chain, on the one line every request writes.
-        self.log = structlog.wrap_logger(
-            STDOUT_LOGGER,
-            processors=[*level_and_time(), render_json],
-            wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(log_level)),
-        ).bind()  # the logger itself, not a proxy that would build it again per line
+        # The one line every request writes is rendered here, not by structlog's chain:
+        # the same members (`event`, `level`, `timestamp` as structlog's TimeStamper
+        # writes it) at a fraction of the cost of a logger call and its processors.
+        self.enabled = logging.getLevelName(log_level) <= logging.INFO
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         started = time.perf_counter()
@@ -78,23 +75,27 @@ class RequestLogMiddleware:
             status = int(statuses[-1][:3]) if statuses else None
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
             upstream = environ.get(ENVIRON_UPSTREAM)
-            self.log.info(
-                "request",
-                method=environ.get("REQUEST_METHOD"),
-                route=route,
-                status=status,
-                duration_ms=duration_ms,
-                store=self.store_kind,
-                upstream=upstream,
-                idempotency=environ.get(ENVIRON_IDEMPOTENCY),
-                **context,
-                **metrics.request_fields(
-                    service=_service_name(environ),
-                    route=route,
-                    status=status,
-                    latency_ms=duration_ms,
-                    store_error=ENVIRON_STORE_ERROR in environ,
-                    upstream=upstream,
-                ),
-            )
+            if self.enabled:
+                line = {
+                    "event": "request",
+                    "method": environ.get("REQUEST_METHOD"),
+                    "route": route,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "store": self.store_kind,
+                    "upstream": upstream,
+                    "idempotency": environ.get(ENVIRON_IDEMPOTENCY),
+                    **context,
+                    **metrics.request_fields(
+                        service=_service_name(environ),
+                        route=route,
+                        status=status,
+                        latency_ms=duration_ms,
+                        store_error=ENVIRON_STORE_ERROR in environ,
+                        upstream=upstream,
+                    ),
+                    "level": "info",
+                    "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                }
+                STDOUT_LOGGER.msg(render_json(None, "info", line))
             structlog.contextvars.reset_contextvars(**tokens)
