@@ -90,10 +90,10 @@ profile: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.profile
 
 # `sam build` calls this with ARTIFACTS_DIR set: the Lambda package, service modules only.
-# granian, the server for `make run`, has no use on Lambda.
+# granian, the server for `make run`, and its event loop uvloop have no use on Lambda.
 build-ApiFunction:
 	mkdir -p "$(ARTIFACTS_DIR)"
-	grep -v '^granian==' requirements.txt > "$(ARTIFACTS_DIR)/.requirements.txt"
+	grep -v -e '^granian==' -e '^uvloop==' requirements.txt > "$(ARTIFACTS_DIR)/.requirements.txt"
 	python3 -m pip install --quiet --disable-pip-version-check --target "$(ARTIFACTS_DIR)" \
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 \
 		--only-binary=:all: -r "$(ARTIFACTS_DIR)/.requirements.txt"

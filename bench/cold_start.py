@@ -81,7 +81,8 @@ def runtime_python() -> Path:
     requirements = [
         line
         for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if not line.startswith("granian==")  # the server for `make run`; not on Lambda
+        # the server for `make run` and its event loop; not on Lambda
+        if not line.startswith(("granian==", "uvloop=="))
     ]
     digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()
     stamp = RUNTIME_VENV / ".requirements.sha256"
