@@ -93,15 +93,22 @@ def service_env(overrides: Mapping[str, str]) -> dict[str, str]:
 
 
 def start(
-    name: str, command: list[str], *, port: int, cpu: int | None, env: dict[str, str], logs: Path
+    name: str,
+    command: list[str],
+    *,
+    port: int,
+    cpu: int | None,
+    env: dict[str, str],
+    logs: Path,
+    root: Path = ROOT,
 ) -> Server:
-    """Start `command` (pinned to `cpu`), its output to a log file; does not wait for it."""
+    """Start `command` in `root` (pinned to `cpu`), its output to a log file; does not wait."""
     log_path = logs / f"{name}-{port}.log"
     pinned = ["taskset", "-c", str(cpu), *command] if cpu is not None else command
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             pinned,
-            cwd=ROOT,
+            cwd=root,
             env={**env, "PORT": str(port)},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -174,10 +181,16 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 @contextmanager
 def running(
-    name: str, command: list[str], *, cpu: int | None, env: dict[str, str], logs: Path
+    name: str,
+    command: list[str],
+    *,
+    cpu: int | None,
+    env: dict[str, str],
+    logs: Path,
+    root: Path = ROOT,
 ) -> Iterator[Server]:
     """A started, healthy server for the block; stopped afterwards whatever happens."""
-    server = start(name, command, port=free_port(), cpu=cpu, env=env, logs=logs)
+    server = start(name, command, port=free_port(), cpu=cpu, env=env, logs=logs, root=root)
     try:
         wait_ready(server)
         yield server

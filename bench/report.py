@@ -88,8 +88,15 @@ class Memory:
 
     @property
     def growth_per_100k(self) -> float:
+        """From seeded to filled: the customers, and what the load added once."""
         added = self.full_count - self.seeded_count
         return (self.full - self.seeded) * 100_000 / added if added else 0.0
+
+    @property
+    def fill_per_100k(self) -> float:
+        """From after the load to filled, every module imported: the customers alone."""
+        added = self.full_count - self.after_load_count
+        return (self.full - self.after_load) * 100_000 / added if added else 0.0
 
 
 @dataclass(slots=True)
@@ -210,6 +217,11 @@ def memory_lines(memory: Memory) -> list[str]:
         f"Growth: **{growth:.1f} MiB per 100,000 customers** "
         f"(target < {MEMORY_TARGET_MB:.0f}: {verdict(growth < MEMORY_TARGET_MB)}). Counts after "
         "the load are from wrk's requests sent, so they are exact to within a few dozen.",
+        "",
+        f"The customers alone, the slope of the fill after the load (every module "
+        f"imported): {memory.fill_per_100k:.1f} MiB per 100,000. The growth above adds "
+        "what is paid once: modules imported on first use, caches warmed "
+        "(`python -m bench.memory REV ...` compares revisions both ways).",
     ]
 
 
