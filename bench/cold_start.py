@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import venv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from bench import procs
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENT = ROOT / "tests" / "events" / "apigw_v2.json"
@@ -98,16 +99,10 @@ def runtime_python() -> Path:
     return python
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def moto_server() -> Iterator[str]:
     """moto's DynamoDB on loopback, with the service's table made; yields its URL."""
-    port = _free_port()
+    port = procs.free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -116,7 +111,8 @@ def moto_server() -> Iterator[str]:
     endpoint = f"http://127.0.0.1:{port}"
     try:
         import boto3
-        from dynamo_store import DynamoStore
+
+        from customers.stores.dynamodb import DynamoStore
 
         client = boto3.client(
             "dynamodb",
