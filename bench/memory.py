@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import procs
 from bench.report import Memory
-from bench.run import SCENARIOS, SEEDED, Bench, env_number, pick_cpus
+from bench.run import SCENARIOS, SEEDED, Bench, env_number, fill, pick_cpus
 from bench.upstream import running_register
 
 FILLED = 100_000
@@ -68,9 +68,7 @@ def measure(bench: Bench, number: int, revision: str, env: dict[str, str]) -> Me
             bench.say(f"{revision}: {scenario.name}")
             bench.wrk(service, scenario, ids)
         memory.after_load, memory.after_load_count = service.rss_mb(), bench.created[service.name]
-        bench.say(f"{revision}: filling up to {FILLED:,} customers")
-        bench.seed(service, FILLED - memory.after_load_count)
-        memory.full, memory.full_count = service.rss_mb(), bench.created[service.name]
+        fill(bench, service, FILLED, memory)
         return memory
 
 

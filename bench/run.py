@@ -32,7 +32,7 @@ from bench import loadgen, procs
 from bench.chart import CHART_NAME, draw_chart
 from bench.loadgen import WrkResult
 from bench.procs import Server
-from bench.report import Comparison, FileStoreRun, Results, render
+from bench.report import Comparison, FileStoreRun, Memory, Results, render
 from bench.upstream import KNOWN_ID, running_register
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -203,18 +203,17 @@ def compare(bench: Bench, env: dict[str, str], total: int, results: Results) -> 
             )
         results.memory.after_load = service.rss_mb()
         results.memory.after_load_count = bench.created["service"]
-        fill(bench, service, total, results)
+        fill(bench, service, total, results.memory)
 
 
-def fill(bench: Bench, service: Server, total: int, results: Results) -> None:
+def fill(bench: Bench, service: Server, total: int, memory: Memory) -> None:
     """Create customers until the service holds about `total`, then read its memory."""
     missing = total - bench.created[service.name]
     if missing > 0:
         bench.say(f"memory: filling the service up to {total:,} customers")
         bench.seed(service, missing)
-    results.memory.full = service.rss_mb()
-    results.memory.full_count = bench.created[service.name]
-    memory = results.memory
+    memory.full = service.rss_mb()
+    memory.full_count = bench.created[service.name]
     bench.say(
         f"memory: {memory.seeded_count:,}: {memory.seeded:.1f} MiB, "
         f"{memory.full_count:,}: {memory.full:.1f} MiB"
