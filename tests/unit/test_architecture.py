@@ -9,6 +9,7 @@ so a new module is checked the moment it exists.
 from __future__ import annotations
 
 import ast
+import importlib.util
 from pathlib import Path
 
 from tests.served import ROOT
@@ -126,3 +127,75 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
     probe.write_text("from customers.routes import bp\n")
     assert _imports(probe, {"customers.routes"}) == {"customers.routes"}
     assert _layer("customers.routes") > _layer("customers.stores.sqlite")
+
+
+# Trees of other tools' files, not the project's own.
+_NOT_OURS = {".venv", ".venv-sam", "node_modules", "build", ".aws-sam", ".runtime-venv"}
+
+
+def _is_type_checking_block(node: ast.AST) -> bool:
+    """`if TYPE_CHECKING:` imports exist for the type checker only (such as `_typeshed`)."""
+    return (
+        isinstance(node, ast.If)
+        and isinstance(node.test, ast.Name)
+        and node.test.id == "TYPE_CHECKING"
+    )
+
+
+def _imported_names(path: Path) -> list[tuple[int, str]]:
+    """Every absolute import in `path`, inside functions too: (line, module)."""
+    found: list[tuple[int, str]] = []
+    pending: list[ast.AST] = [ast.parse(path.read_text())]
+    while pending:
+        node = pending.pop()
+        if _is_type_checking_block(node):
+            continue
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+        pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _missing_imports(paths: list[Path]) -> list[str]:
+    missing = []
+    for path in paths:
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        for line, module in _imported_names(path):
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if not found:
+                missing.append(f"{shown}:{line} imports {module}")
+    return missing
+
+
+def test_every_import_names_a_module_that_exists() -> None:
+    """In the service, the tests, bench/ and e2e/ alike: an import inside a function
+    (a benchmark's optional step, say) fails only when that step runs, so a module
+    renamed or moved would otherwise go unnoticed until someone runs it."""
+    paths = [
+        path
+        for path in sorted(ROOT.rglob("*.py"))
+        if not _NOT_OURS & set(path.relative_to(ROOT).parts)
+    ]
+    assert {
+        ROOT / "app.py",
+        ROOT / "bench" / "cold_start.py",
+        ROOT / "e2e" / "readme_walk.py",
+    } <= set(paths)
+    assert _missing_imports(paths) == []
+
+
+def test_a_missing_module_is_caught(tmp_path: Path) -> None:
+    """The check itself: an import of a module that no longer exists is reported."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from _typeshed import StrPath\n"
+        "def step():\n    from dynamo_store import DynamoStore\n"
+    )
+    assert sorted(name for _, name in _imported_names(probe)) == ["dynamo_store", "typing"]
+    assert _missing_imports([probe]) == [f"{probe}:5 imports dynamo_store"]
