@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.served import ROOT
@@ -51,20 +52,32 @@ def _is_main_block(node: ast.AST) -> bool:
     )
 
 
-def _imports(path: Path, modules: set[str]) -> set[str]:
-    """The project modules `path` imports, at module level or inside functions."""
-    found: set[str] = set()
+def _import_statements(
+    path: Path, skip: Callable[[ast.AST], bool]
+) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every absolute import statement in `path`, inside functions too, outside blocks
+    that `skip` accepts."""
     pending: list[ast.AST] = [ast.parse(path.read_text())]
     while pending:
         node = pending.pop()
-        if _is_main_block(node):
+        if skip(node):
             continue
+        if isinstance(node, ast.Import) or (
+            isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+        ):
+            yield node
+        pending.extend(ast.iter_child_nodes(node))
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The project modules `path` imports, at module level or inside functions."""
+    found: set[str] = set()
+    for node in _import_statements(path, skip=_is_main_block):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif node.module:
             found.add(node.module)
             found |= {f"{node.module}.{alias.name}" for alias in node.names}
-        pending.extend(ast.iter_child_nodes(node))
     return {name for name in found if name in modules}
 
 
@@ -143,18 +156,13 @@ def _is_type_checking_block(node: ast.AST) -> bool:
 
 
 def _imported_names(path: Path) -> list[tuple[int, str]]:
-    """Every absolute import in `path`, inside functions too: (line, module)."""
+    """The modules `path` imports for running, not only for type checking: (line, module)."""
     found: list[tuple[int, str]] = []
-    pending: list[ast.AST] = [ast.parse(path.read_text())]
-    while pending:
-        node = pending.pop()
-        if _is_type_checking_block(node):
-            continue
+    for node in _import_statements(path, skip=_is_type_checking_block):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif node.module:
             found.append((node.lineno, node.module))
-        pending.extend(ast.iter_child_nodes(node))
     return found
 
 
