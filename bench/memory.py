@@ -1,13 +1,13 @@
 """Memory per customer of the served app, at one or more git revisions, measured alike.
 
 `make bench` reports the service's memory from seeding to 100,000 customers, and that
-figure also counts what the load adds once: modules imported on first use
-(email-validator at the first create, requests at the first business lookup), caches
-warmed. An app that imports less at start-up shows the same memory as growth. Here each
-revision is served from a worktree of its own (the working tree for "."), seeded with
-10,000 customers, put through every scenario of `make bench`, then filled to 100,000
-customers. The slope of the fill, when everything is loaded, is the memory the customers
-themselves take; the whole run's slope is `make bench`'s figure.
+figure also counts what the load adds once: modules imported on first use (pydantic, the
+schemas and email-validator at the first write, requests at the first business lookup),
+caches warmed. An app that imports less at start-up shows the same memory as growth.
+Here each revision is served from a worktree of its own (the working tree for "."),
+seeded with 10,000 customers, put through every scenario of `make bench`, then filled to
+100,000 customers. The slope of the fill, when everything is loaded, is the memory the
+customers themselves take; the whole run's slope is `make bench`'s figure.
 
 Run from the repository root: `.venv/bin/python -m bench.memory [REV ...]` (default
 "."), for example `python -m bench.memory ffa5266 .`. Every revision runs on this .venv;
