@@ -22,7 +22,7 @@ from customers import businesses, cli, openapi, routes, service
 from customers.config import DEFAULTS, SERVER_THREADS, check_settings, settings_from_env
 from customers.stores import open_store
 from customers.stores.sqlite import is_in_memory
-from customers.web import errors, problems, request_context, security
+from customers.web import bodies, errors, problems, request_context, security
 from customers.web.access_log import RequestLogMiddleware
 from customers.web.bodies import WholeBodyMiddleware
 from customers.web.jsonio import OrjsonProvider
@@ -96,8 +96,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     problems.init_app(app)
     errors.init_app(app)
 
-    # Request ids and the access line (see the middleware at the end).
+    # Request ids and the access line (see the middleware at the end); then a request the
+    # server could not read whole (broken framing, a late body) is answered with its problem.
     request_context.init_app(app)
+    bodies.init_app(app)
 
     # Access: the API key check (before any other work), rate limits, CORS.
     security.init_app(app)
@@ -206,16 +208,17 @@ def answered_in_loop(config: Mapping[str, Any]) -> Callable[[dict[str, Any]], bo
     return local
 
 
-def served_asgi_app() -> WsgiOverAsgi:
+def served_asgi_app(threads: int = SERVER_THREADS) -> WsgiOverAsgi:
     """What granian serves: the app behind the bridge that reads bodies before a thread runs."""
     from customers.web.asgi_bridge import WsgiOverAsgi  # asyncio: a server's concern only
 
     app = served_app()
     return WsgiOverAsgi(
         app,
-        threads=SERVER_THREADS,
+        threads=threads,
         body_limit=app.config["MAX_CONTENT_LENGTH"],
         body_timeout=app.config["BODY_READ_TIMEOUT"],
+        body_memory=app.config["BODY_MEMORY_LIMIT"],
         in_loop=answered_in_loop(app.config),
     )
 

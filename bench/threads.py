@@ -18,17 +18,9 @@ from bench import procs, variants
 
 def served_on_threads() -> Any:
     """granian's factory: the app behind the bridge, on BENCH_THREADS threads."""
-    from app import answered_in_loop, served_app
-    from customers.web.asgi_bridge import WsgiOverAsgi
+    from app import served_asgi_app
 
-    app = served_app()
-    return WsgiOverAsgi(
-        app,
-        threads=int(os.environ["BENCH_THREADS"]),
-        body_limit=app.config["MAX_CONTENT_LENGTH"],
-        body_timeout=app.config["BODY_READ_TIMEOUT"],
-        in_loop=answered_in_loop(app.config),
-    )
+    return served_asgi_app(threads=int(os.environ["BENCH_THREADS"]))
 
 
 def serve(threads: int) -> None:

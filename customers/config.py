@@ -23,6 +23,19 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a client has to send a whole body once its headers are in; then a 408.
     # 64 KiB take well under a second on any working link.
     "BODY_READ_TIMEOUT": 5.0,
+    # Bytes of request bodies one process holds at once, across all its connections; a
+    # body that would go past it is a 503. 512 bodies of the largest size, 32 MiB.
+    "BODY_MEMORY_LIMIT": 32 * 1024 * 1024,
+    # Seconds a connection has to send a whole request head, counted from its opening or
+    # from the end of the answer before; then it is closed. Idle and slow-header
+    # connections cost nothing for longer. Behind a proxy that keeps connections open,
+    # set it above the proxy's idle timeout.
+    "HEADER_READ_TIMEOUT": 10.0,
+    # Connections one worker keeps open at once; 0: as many as its file-descriptor limit
+    # allows (raised to the hard limit at start), less a reserve for files and sockets.
+    "MAX_CONNECTIONS": 0,
+    # HTTP/2 over cleartext (prior knowledge), for a proxy in front that speaks it.
+    "HTTP2": False,
     "CUSTOMER_STORE": "sqlite",
     "DYNAMODB_TABLE": "customers",
     "DYNAMODB_CREATE_TABLE": False,
@@ -162,6 +175,10 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "SQLITE_PATH": str.strip,
     "LOG_LEVEL": _log_level,
     "BODY_READ_TIMEOUT": _seconds(allow_zero=False),
+    "BODY_MEMORY_LIMIT": _integer(1),
+    "HEADER_READ_TIMEOUT": _seconds(allow_zero=False),
+    "MAX_CONNECTIONS": _integer(0),
+    "HTTP2": _flag,
     "CUSTOMER_STORE": _choice("sqlite", "dynamodb"),
     "DYNAMODB_TABLE": str.strip,
     "DYNAMODB_CREATE_TABLE": _flag,
@@ -213,6 +230,11 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
 
 def check_settings(settings: Mapping[str, Any]) -> None:
     """Reject combinations no single variable can see; raises ConfigError."""
+    if settings["BODY_MEMORY_LIMIT"] <= settings["MAX_CONTENT_LENGTH"]:
+        raise ConfigError(
+            f"BODY_MEMORY_LIMIT: must be more than the largest body "
+            f"({settings['MAX_CONTENT_LENGTH']} bytes), or no body could be read"
+        )
     connect = settings["BUSINESS_CONNECT_TIMEOUT"]
     if settings["BUSINESS_DEADLINE"] < connect:
         raise ConfigError(

@@ -15,6 +15,7 @@ import os
 import socket
 import sqlite3
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from customers.config import (
@@ -98,7 +99,60 @@ def check_limit_storage(settings: dict[str, object], workers: int) -> None:
         )
 
 
-def granian_settings() -> dict[str, Any]:
+# File descriptors a worker keeps for its own use beyond connections: the store's files,
+# the register's and Redis's sockets, logs, the event loop's own.
+RESERVED_DESCRIPTORS = 256
+# What the kernel queues before a worker accepts (Linux caps it at net.core.somaxconn).
+LISTEN_BACKLOG = 4096
+# The most header bytes an HTTP/2 request may carry (HPACK-decoded, 32 bytes counted per
+# field as RFC 9113 asks); an HTTP/1 head is bounded by granian's read buffer instead.
+HTTP2_MAX_HEADER_BYTES = 64 * 1024
+# Streams open at once on one HTTP/2 connection, and the bytes a client may send ahead of
+# what the service has read: per stream, enough for the largest body, and per connection.
+HTTP2_MAX_STREAMS = 32
+HTTP2_STREAM_WINDOW = 128 * 1024
+HTTP2_CONNECTION_WINDOW = 256 * 1024
+
+
+def raise_descriptor_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit; the new soft limit.
+
+    Each connection holds a descriptor, and many systems start processes with a soft
+    limit of 1,024: idle sockets alone would fill it. granian's workers inherit it.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
+
+
+def connection_limit(settings: Mapping[str, Any], descriptors: int) -> int:
+    """Connections a worker keeps open at once: MAX_CONNECTIONS, or what `descriptors` allow.
+
+    granian stops accepting while a worker holds this many (its backpressure), so the
+    figure must be far beyond what idle clients can hold before the header deadline
+    closes them; raises ConfigError when the descriptors cannot hold MAX_CONNECTIONS.
+    """
+    available = descriptors - RESERVED_DESCRIPTORS
+    requested = int(settings["MAX_CONNECTIONS"])
+    if requested > available:
+        raise ConfigError(
+            f"MAX_CONNECTIONS={requested}: the open-file limit ({descriptors}) leaves room "
+            f"for {max(available, 0)}; raise it (ulimit -n, LimitNOFILE=) or lower the setting"
+        )
+    if available < 1:
+        raise ConfigError(
+            f"the open-file limit ({descriptors}) leaves no room for connections; raise it"
+        )
+    return requested or available
+
+
+def granian_settings(
+    settings: Mapping[str, Any] = DEFAULTS, *, max_connections: int = 1024
+) -> dict[str, Any]:
     """How granian runs the app in a worker; bench/threads.py measures the choices.
 
     ASGI, not granian's WSGI interface: see customers.web.asgi_bridge for why. Requests
@@ -109,14 +163,36 @@ def granian_settings() -> dict[str, Any]:
     requests a second, the servers run alternately under wrk as in `make bench`.
     The loop is granian's "auto": uvloop, which requirements.txt pins, where it is
     installed; its loop turns a request around in fewer microseconds than asyncio's.
+
+    HTTP/1.1 only unless HTTP2 is set. granian's "auto" mode waits for a new connection's
+    first bytes to tell the two apart, with no deadline, so a socket that sends nothing
+    would hold its place for ever; HTTP/1 alone starts the header deadline at once.
+    HTTP/2, when on, is held to HTTP/1's bounds: the same head size order, a stream
+    count, windows that bound what a client sends ahead, and the bridge's header count
+    and body memory. It has no deadline for a connection that never sends its preface,
+    so it is for a proxy in front that speaks it, not for the open network.
     """
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings, HTTP2Settings
 
     return {
         "interface": Interfaces.ASGINL,
         "runtime_threads": 2,
         "websockets": False,
         "log_access": False,  # the app writes its own access line
+        "http": HTTPModes.auto if settings["HTTP2"] else HTTPModes.http1,
+        "backlog": LISTEN_BACKLOG,
+        "backpressure": max_connections,
+        "http1_settings": HTTP1Settings(
+            header_read_timeout=int(float(settings["HEADER_READ_TIMEOUT"]) * 1000)
+        ),
+        "http2_settings": HTTP2Settings(
+            max_concurrent_streams=HTTP2_MAX_STREAMS,
+            max_headers_size=HTTP2_MAX_HEADER_BYTES,
+            initial_stream_window_size=HTTP2_STREAM_WINDOW,
+            initial_connection_window_size=HTTP2_CONNECTION_WINDOW,
+            keep_alive_interval=int(float(settings["HEADER_READ_TIMEOUT"]) * 1000),
+        ),
     }
 
 
@@ -134,6 +210,7 @@ def main() -> None:
         check_limit_storage(settings, workers)
         check_store_opens(settings)
         check_port_free(str(settings["HOST"]), int(str(settings["PORT"])))
+        max_connections = connection_limit(settings, raise_descriptor_limit())
     except ConfigError as exc:
         sys.exit(f"customer-api: {exc}")
     Granian(
@@ -142,7 +219,7 @@ def main() -> None:
         address=str(settings["HOST"]),
         port=int(str(settings["PORT"])),
         workers=workers,
-        **granian_settings(),
+        **granian_settings(settings, max_connections=max_connections),
         log_level=LogLevels(str(settings["LOG_LEVEL"]).lower()),
         log_dictconfig=server_log_config(),
     ).serve()

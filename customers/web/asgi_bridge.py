@@ -12,6 +12,13 @@ in memory. A stalled client costs a coroutine and a socket, never a thread, and 
 the deadline it gets a 408 from the app. The response is collected in the thread and
 sent from the loop, so a client that reads it slowly holds no thread either.
 
+Every request that reaches the app gets an answer from it. One whose body cannot be read
+to its end (the client left, or its chunked framing is broken, which granian reports the
+same way), did not arrive in time, holds too many headers, or would take request bodies
+past `body_memory` bytes held at once, reaches the app marked with the problem it earned
+(see `bodies.REQUEST_PROBLEM`): the client gets that problem with a request id and an
+access line, never a bare 500 from the server.
+
 A request whose environ `in_loop` accepts skips the pool: the loop thread runs the app itself.
 The hand-off to a pool thread and back wakes two threads, each of which has to win
 the GIL again, and on one core that costs about as much as answering a get from the
@@ -27,13 +34,13 @@ import io
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from customers.web.problems import RequestTimeout
+from werkzeug.exceptions import RequestHeaderFieldsTooLarge
 
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
+from customers.web.bodies import REQUEST_PROBLEM
+from customers.web.problems import BadRequest, RequestTimeout, ServiceUnavailable
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -42,19 +49,9 @@ Send = Callable[[Message], Awaitable[None]]
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
-
-class StalledBody(io.RawIOBase):
-    """`wsgi.input` of a request whose body did not arrive in time: reading it is a 408."""
-
-    def __init__(self, deadline: float) -> None:
-        super().__init__()
-        self.deadline = deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        raise RequestTimeout(f"The body did not arrive within {self.deadline:g} s.")
+# As many header fields as granian's HTTP/1 parser takes (hyper's limit, answered with a
+# 431); HTTP/2 has no count of its own, only a size, so the bridge holds it to the same.
+MAX_HEADERS = 100
 
 
 def never(environ: dict[str, Any]) -> bool:
@@ -73,11 +70,16 @@ class WsgiOverAsgi:
         threads: int,
         body_limit: int | None,
         body_timeout: float,
+        body_memory: int,
         in_loop: Callable[[dict[str, Any]], bool] = never,
     ) -> None:
         self.wsgi_app = wsgi_app
         self.body_limit = body_limit
         self.body_timeout = body_timeout
+        # Bytes of request bodies held by this process at once, across every request of
+        # every connection; only the loop thread changes it, so it needs no lock.
+        self.body_memory = body_memory
+        self.bodies_held = 0
         self.in_loop = in_loop
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="request")
 
@@ -85,42 +87,61 @@ class WsgiOverAsgi:
         if scope["type"] != "http":
             raise RuntimeError(f"only HTTP is served, not {scope['type']!r}")
         environ = wsgi_environ(scope)
-        if not await self.read_body(environ, receive):
-            return  # the client left before its body ended: nothing to answer, nothing to run
-        if self.in_loop(environ):
-            status, headers, payload = self.run(environ)
-        else:
-            loop = asyncio.get_running_loop()
-            status, headers, payload = await loop.run_in_executor(self.pool, self.run, environ)
+        held = await self.read_body(environ, receive)
+        try:
+            # A refused request goes to the pool: many can end at once (bodies reaching
+            # their deadline together), and the loop thread must stay free for the rest.
+            if REQUEST_PROBLEM not in environ and self.in_loop(environ):
+                status, headers, payload = self.run(environ)
+            else:
+                loop = asyncio.get_running_loop()
+                status, headers, payload = await loop.run_in_executor(self.pool, self.run, environ)
+        finally:
+            self.bodies_held -= held
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
-    async def read_body(self, environ: dict[str, Any], receive: Receive) -> bool:
-        """Put the request's body into `environ`; False if the client left before its end.
+    async def read_body(self, environ: dict[str, Any], receive: Receive) -> int:
+        """Put the request's body into `environ`; the bytes of it now held in memory.
 
         A body that ends in time goes in whole, described by its length alone, so a
         chunked request reaches the app as if sent with `Content-Length`. Reading stops
         one byte past the limit, enough for the app's 413; a `Content-Length` over the
-        limit is not read at all. A body still incomplete at the deadline becomes a
-        `StalledBody`.
+        limit is not read at all. A body that breaks off, is still incomplete at the
+        deadline, or would take the process past `body_memory` leaves its problem in
+        the environ instead (400, 408, 503), and what was read of it is dropped.
         """
+        if REQUEST_PROBLEM in environ:
+            return 0  # refused on its headers; its body is never read
         declared = environ.get("CONTENT_LENGTH", "")
         length = int(declared) if declared.isascii() and declared.isdigit() else None
         http1 = environ["SERVER_PROTOCOL"].startswith("HTTP/1")
         if http1 and "HTTP_TRANSFER_ENCODING" not in environ:
             if not length:
-                return True  # HTTP/1 without Content-Length or Transfer-Encoding: no body
+                return 0  # HTTP/1 without Content-Length or Transfer-Encoding: no body
             if self.body_limit is not None and length > self.body_limit:
-                return True  # the app answers 413 from Content-Length alone, unread
+                return 0  # the app answers 413 from Content-Length alone, unread
         chunks: list[bytes] = []
         received = 0
+        problem: Exception | None = None
         try:
             async with asyncio.timeout(self.body_timeout):
                 while True:
                     message = await receive()
                     if message["type"] == "http.disconnect":
-                        return False
+                        problem = BadRequest(
+                            "The body broke off before its end: the connection closed, or "
+                            "its framing (Transfer-Encoding, chunk sizes) could not be read."
+                        )
+                        break
                     chunk: bytes = message.get("body", b"")
+                    if self.bodies_held + len(chunk) > self.body_memory:
+                        problem = ServiceUnavailable(
+                            "The server holds as many request bodies as it can; retry shortly.",
+                            headers={"Retry-After": "1"},
+                        )
+                        break
+                    self.bodies_held += len(chunk)
                     chunks.append(chunk)
                     received += len(chunk)
                     if not message.get("more_body", False):
@@ -128,14 +149,16 @@ class WsgiOverAsgi:
                     if self.body_limit is not None and received > self.body_limit:
                         break
         except TimeoutError:
-            environ.pop("CONTENT_LENGTH", None)
-            environ.pop("HTTP_TRANSFER_ENCODING", None)
-            environ["wsgi.input"] = StalledBody(self.body_timeout)
-            return True
+            problem = RequestTimeout(f"The body did not arrive within {self.body_timeout:g} s.")
         environ.pop("HTTP_TRANSFER_ENCODING", None)
+        if problem is not None:
+            self.bodies_held -= received
+            environ.pop("CONTENT_LENGTH", None)
+            environ[REQUEST_PROBLEM] = problem
+            return 0
         environ["CONTENT_LENGTH"] = str(received)
         environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
-        return True
+        return received
 
     def run(self, environ: dict[str, Any]) -> Answer:
         """Call the WSGI app, in a pool thread or the loop's; its whole answer, ready to send."""
@@ -194,16 +217,26 @@ def wsgi_environ(scope: Scope) -> dict[str, Any]:
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
     }
-    for raw_name, raw_value in scope["headers"]:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    if len(headers) > MAX_HEADERS:
+        environ[REQUEST_PROBLEM] = RequestHeaderFieldsTooLarge(
+            f"A request may carry at most {MAX_HEADERS} header fields."
+        )
+        headers = headers[:MAX_HEADERS]
+    # Repeated fields are joined once all are in: joining as they come would copy the
+    # value so far for each repeat, quadratic in the number of repeats.
+    repeated: dict[str, list[str]] = {}
+    for raw_name, raw_value in headers:
         if b"_" in raw_name:
             continue
         name = raw_name.decode("latin-1").upper().replace("-", "_")
         value = raw_value.decode("latin-1")
         key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{name}"
         if key in environ:
-            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                continue  # the first stands, as in granian's WSGI interface
-            separator = "; " if name == "COOKIE" else ","
-            value = f"{environ[key]}{separator}{value}"
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):  # the first of those stands,
+                repeated.setdefault(key, [environ[key]]).append(value)  # as in granian's WSGI
+            continue
         environ[key] = value
+    for key, values in repeated.items():
+        environ[key] = ("; " if key == "HTTP_COOKIE" else ",").join(values)
     return environ

@@ -8,7 +8,10 @@ limit: a body over the limit is a 413 however it arrives, one that stops before 
 end is a 400, and the app never sees part of a body as if it were all of it.
 
 The deadline for reading a body is the server's business (see `asgi_bridge`), since
-only the server can stop waiting on a socket without holding a thread.
+only the server can stop waiting on a socket without holding a thread. A request the
+server could not read whole reaches the app with the problem it earned under
+`REQUEST_PROBLEM` in its environ, and `init_app`'s hook answers with it before any
+route runs: whether or not a view would have read the body, the answer is the same.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import io
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
+from flask import Flask, request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length
 
@@ -24,6 +28,10 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 READ_SIZE = 64 * 1024
+
+# The environ key under which a server leaves the problem of a request it could not read
+# whole; a client's header can never name it (those are all HTTP_…).
+REQUEST_PROBLEM = "customer_api.request_problem"
 
 
 class WholeBody(io.RawIOBase):
@@ -96,3 +104,15 @@ class WholeBodyMiddleware:
             )
         result: Iterable[bytes] = self.wsgi_app(environ, start_response)
         return result
+
+
+def refuse_unread_request() -> None:
+    """Answer a request the server could not read whole with its problem, on any route."""
+    problem: Exception | None = request.environ.get(REQUEST_PROBLEM)
+    if problem is not None:
+        raise problem
+
+
+def init_app(app: Flask) -> None:
+    """Register the hook that answers unread requests; first, before any other work."""
+    app.before_request(refuse_unread_request)
