@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from pathlib import Path
 
 import h2.config
 import h2.connection
@@ -243,19 +242,3 @@ class HealthProbe:
                 self.failures += not ok
                 self.worst = max(self.worst, took)
                 self._stop.wait(self.interval)
-
-
-def group_rss(pid: int) -> int:
-    """Resident bytes of `pid` and its child processes (granian's workers)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if int(entry.name) == pid or int(fields.get("PPid", "0").strip()) == pid:
-            total += int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
-    return total

@@ -211,6 +211,15 @@ def time_to_first_200(
         stop(server, graceful=False)  # it served one request: nothing to finish
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of `pid` and its children (granian's workers), in MiB."""
+    total = 0
+    for member in (pid, *_children(pid)):
+        with suppress(ServerError, OSError):  # a process that has just exited
+            total += _vm_rss_kb(member)
+    return total / 1024
+
+
 def _children(parent: int) -> list[int]:
     children = []
     for entry in Path("/proc").iterdir():

@@ -30,6 +30,7 @@ accepted, since while one runs the loop serves nobody else; the caller decides w
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import io
 import sys
 from collections.abc import Awaitable, Callable, Iterable
@@ -37,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+import structlog
 from werkzeug.exceptions import RequestHeaderFieldsTooLarge
 
 from customers.web.bodies import REQUEST_PROBLEM
@@ -52,6 +54,32 @@ Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 # As many header fields as granian's HTTP/1 parser takes (hyper's limit, answered with a
 # 431); HTTP/2 has no count of its own, only a size, so the bridge holds it to the same.
 MAX_HEADERS = 100
+
+# The answer when the app itself fails to produce one.
+CRASHED: Answer = (
+    500,
+    [
+        (b"content-type", b"application/problem+json"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"cache-control", b"no-store"),
+    ],
+    b'{"type":"urn:customer-api:problem:internal-error","title":"Internal Server Error",'
+    b'"status":500,"detail":"The server could not complete the request."}',
+)
+
+log = structlog.get_logger(__name__)
+
+# Bytes of bodies held at once past which their memory is handed back when all are done.
+TRIM_AFTER = 4 * 1024 * 1024
+
+
+def release_free_memory() -> None:
+    """Return the C heap's free pages to the system, where the C library can (glibc)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.malloc_trim(0)
 
 
 def never(environ: dict[str, Any]) -> bool:
@@ -80,8 +108,13 @@ class WsgiOverAsgi:
         # every connection; only the loop thread changes it, so it needs no lock.
         self.body_memory = body_memory
         self.bodies_held = 0
+        self.body_peak = 0
         self.in_loop = in_loop
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="request")
+        # Refused requests (a broken or late body, too many headers) get one thread of
+        # their own: thousands can end at the same deadline, and on one thread they
+        # contend with the loop for the GIL as one, not as the whole pool.
+        self.refusals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refusal")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,17 +122,37 @@ class WsgiOverAsgi:
         environ = wsgi_environ(scope)
         held = await self.read_body(environ, receive)
         try:
-            # A refused request goes to the pool: many can end at once (bodies reaching
-            # their deadline together), and the loop thread must stay free for the rest.
-            if REQUEST_PROBLEM not in environ and self.in_loop(environ):
+            if REQUEST_PROBLEM in environ:
+                pool: ThreadPoolExecutor | None = self.refusals
+            else:
+                pool = None if self.in_loop(environ) else self.pool
+            if pool is None:
                 status, headers, payload = self.run(environ)
             else:
                 loop = asyncio.get_running_loop()
-                status, headers, payload = await loop.run_in_executor(self.pool, self.run, environ)
+                status, headers, payload = await loop.run_in_executor(pool, self.run, environ)
+        except Exception:
+            # The app renders its own errors; this is a failure around it (a middleware,
+            # a header that is not Latin-1). Logged, and still answered as a problem.
+            log.exception("unanswered_request", method=environ["REQUEST_METHOD"])
+            status, headers, payload = CRASHED
         finally:
             self.bodies_held -= held
+            if held:
+                self.body_memory_returned()
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+    def body_memory_returned(self) -> None:
+        """Once no body is held after many were, hand the freed memory back to the system.
+
+        Bodies arrive as many small chunks; freed, they leave holes in the C heap that
+        the allocator keeps for reuse, so an attack's peak would stay resident after the
+        attacker left. `malloc_trim` releases them (glibc only; elsewhere nothing).
+        """
+        if self.bodies_held == 0 and self.body_peak > TRIM_AFTER:
+            self.body_peak = 0
+            release_free_memory()
 
     async def read_body(self, environ: dict[str, Any], receive: Receive) -> int:
         """Put the request's body into `environ`; the bytes of it now held in memory.
@@ -142,6 +195,7 @@ class WsgiOverAsgi:
                         )
                         break
                     self.bodies_held += len(chunk)
+                    self.body_peak = max(self.body_peak, self.bodies_held)
                     chunks.append(chunk)
                     received += len(chunk)
                     if not message.get("more_body", False):
