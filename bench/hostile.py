@@ -115,7 +115,9 @@ def main() -> None:
         for name, (attack, settings) in ATTACKS.items():
             if args.only and args.only not in name:
                 continue
-            print(measure(name, attack, settings, args.seconds, args.settle, Path(logs)), flush=True)
+            print(
+                measure(name, attack, settings, args.seconds, args.settle, Path(logs)), flush=True
+            )
 
 
 if __name__ == "__main__":
