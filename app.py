@@ -22,7 +22,7 @@ from customers import businesses, cli, openapi, routes, service
 from customers.config import DEFAULTS, SERVER_THREADS, check_settings, settings_from_env
 from customers.stores import open_store
 from customers.stores.sqlite import is_in_memory
-from customers.web import bodies, errors, problems, request_context, security
+from customers.web import bodies, errors, problems, rate_limits, request_context, security
 from customers.web.access_log import RequestLogMiddleware
 from customers.web.bodies import WholeBodyMiddleware
 from customers.web.jsonio import OrjsonProvider
@@ -192,7 +192,7 @@ def answered_in_loop(config: Mapping[str, Any]) -> Callable[[dict[str, Any]], bo
     if (
         config["CUSTOMER_STORE"] != "sqlite"
         or not is_in_memory(config["SQLITE_PATH"])
-        or config["RATE_LIMIT_STORAGE_URI"] != security.MEMORY_STORAGE
+        or config["RATE_LIMIT_STORAGE_URI"] != rate_limits.MEMORY_STORAGE
     ):
         return lambda environ: False  # every request to the pool
 

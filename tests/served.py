@@ -16,9 +16,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing uses on `host`; on `::`, nothing on any address, IPv4 ones included."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
 
@@ -31,7 +33,7 @@ class ServerProcess:
     """
 
     def __init__(self, settings: Mapping[str, str], *, output: Path | None = None) -> None:
-        self.port = free_port()
+        self.port = free_port(settings.get("HOST", "127.0.0.1"))
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "LOG_LEVEL": "WARNING", **settings, "PORT": str(self.port)}
         with open(output or os.devnull, "wb") as sink:

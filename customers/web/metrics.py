@@ -14,6 +14,7 @@ Metrics, namespace `customer-api`, dimension `Service` (the function's name, or
     Requests      1 per request                          Count
     Latency       the request's time in the app           Milliseconds
     StoreErrors   1 when the store failed the request     Count
+                  (not for its answers: 404, 409, 412)
 
 and, by `Service` only, for requests that looked a company up in the register:
 
@@ -33,7 +34,7 @@ import sqlite3
 import time
 from typing import Any
 
-from db import StoreUnavailable
+from db import StoreError, StoreUnavailable
 
 NAMESPACE = "customer-api"
 DEFAULT_SERVICE = "customer-api"
@@ -110,14 +111,20 @@ def is_store_error(exc: BaseException) -> bool:
     """Whether `exc` (or what it was raised from) is the store failing, not the request.
 
     The store's own `StoreUnavailable`, SQLite's errors and botocore's (throttling, a
-    table that is gone, no network) count; a missing customer or a taken email do not.
-    botocore's are known by their module, so that checking never imports it.
+    table that is gone, no network) count. The store's other errors are its answers
+    about the request (no such customer, a taken email, a stale version, an idempotency
+    key taken over) and do not count, whatever they were raised from: a taken email is
+    SQLite's IntegrityError or DynamoDB's cancelled transaction underneath. Nor does what
+    is raised while handling one (a 409 for a key taken over). botocore's errors are
+    known by their module, so that checking never imports it.
     """
     current: BaseException | None = exc
     for _ in range(3):  # the exception, and what it was raised from or while handling
         if current is None:
             return False
-        if isinstance(current, StoreUnavailable | sqlite3.Error):
+        if isinstance(current, StoreError):
+            return isinstance(current, StoreUnavailable)
+        if isinstance(current, sqlite3.Error):
             return True
         if type(current).__module__.partition(".")[0] in ("botocore", "boto3"):
             return True

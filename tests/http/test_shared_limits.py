@@ -22,7 +22,7 @@ import requests
 from app import create_app
 from customers.config import DEFAULTS, ConfigError
 from customers.serving import check_limit_storage
-from customers.web.security import FailedKeyLimit, StorageOutageLog
+from customers.web.rate_limits import FailedKeyLimit, StorageOutageLog
 from tests.redis_server import RedisServer
 from tests.served import ROOT, ServerProcess
 
