@@ -21,7 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     "MAX_CONTENT_LENGTH": 64 * 1024,
     # Live Idempotency-Key records (each kept a day) one client, and all clients, may
-    # hold; past them a new key is refused (429, 503). About 1.7 KB each with the longest key.
+    # hold; past them a new key is refused (429, 503). About 1.7 KiB each with the
+    # longest key (python -m bench.idempotency_records).
     "IDEMPOTENCY_KEYS_PER_CLIENT": 10_000,
     "IDEMPOTENCY_KEYS_TOTAL": 100_000,
     # Seconds a client has to send a whole body once its headers are in; then a 408.
