@@ -33,7 +33,7 @@ import sqlite3
 import time
 from typing import Any
 
-from db import StoreUnavailable
+from db import StoreError, StoreUnavailable
 
 NAMESPACE = "customer-api"
 DEFAULT_SERVICE = "customer-api"
@@ -117,7 +117,11 @@ def is_store_error(exc: BaseException) -> bool:
     for _ in range(3):  # the exception, and what it was raised from or while handling
         if current is None:
             return False
-        if isinstance(current, StoreUnavailable | sqlite3.Error):
+        if isinstance(current, StoreError):
+            # The store's own verdict, whatever driver error it was raised from: a taken
+            # email comes from an IntegrityError or a failed condition, and is no failure.
+            return isinstance(current, StoreUnavailable)
+        if isinstance(current, sqlite3.Error):
             return True
         if type(current).__module__.partition(".")[0] in ("botocore", "boto3"):
             return True

@@ -234,12 +234,18 @@ def test_a_full_store_is_503_for_every_client(serve: Callable[..., str]) -> None
 def test_the_access_line_names_a_refused_key_without_the_key(
     serve: Callable[..., str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = serve(**KEYED, IDEMPOTENCY_KEYS_PER_CLIENT=1)
+    url = serve(**KEYED, IDEMPOTENCY_KEYS_PER_CLIENT=2)
     assert post(url, 0, "first-secret-key", ONE).status_code == 201
     capsys.readouterr()
-    assert post(url, 1, "second-secret-key", ONE).status_code == 429
+    assert post(url, 0, "second-secret-key", ONE).status_code == 409  # the email is taken
+    assert post(url, 1, "third-secret-key", ONE).status_code == 429
     out = capsys.readouterr().out
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    (access,) = [line for line in lines if line.get("event") == "request"]
-    assert access["status"] == 429 and access["idempotency"] == "limited"
-    assert "second-secret-key" not in out
+    accesses = [line for line in lines if line.get("event") == "request"]
+    assert [(line["status"], line["idempotency"]) for line in accesses] == [
+        (409, "new"),
+        (429, "limited"),
+    ]
+    # Neither is the store failing: its metric counts neither.
+    assert [line["StoreErrors"] for line in accesses] == [0, 0]
+    assert "secret-key" not in out
