@@ -92,6 +92,27 @@ def _required_text(holder: dict[str, Any], field: str, where: str = "") -> str:
     return str(value)
 
 
+def _check_context(context: dict[str, Any]) -> dict[str, Any]:
+    """`requestContext`'s fields the handler reads, each a string when present: the request
+    id (logged), the source address (the client's, for limits and idempotency records),
+    and a REST API's `path` (where it puts the app), which is returned as on the wire."""
+    identity = context.get("identity")
+    present = {
+        "requestContext.requestId": context.get("requestId"),
+        "requestContext.path": context.get("path"),
+        "requestContext.identity.sourceIp": (
+            identity.get("sourceIp") if isinstance(identity, dict) else None
+        ),
+    }
+    for field, value in present.items():
+        if value is not None and not _text(value):
+            raise _unreadable(f"`{field}` is not a string")
+    path = present["requestContext.path"]
+    if path is not None and not path.isascii():
+        return {**context, "path": _wire(path)}
+    return context
+
+
 def _wire(text: str) -> str:
     """`text` with every character beyond ASCII as the percent-encoded UTF-8 a client sends.
 
@@ -137,9 +158,11 @@ def _readable_v1(event: dict[str, Any]) -> dict[str, Any]:
     _check_map(event, "queryStringParameters", _text)
     _check_map(event, "multiValueQueryStringParameters", _texts)
     context = event.get("requestContext")
-    if context is not None and not isinstance(context, dict):
+    if context is None:
+        return event if path.isascii() else {**event, "path": _wire(path)}
+    if not isinstance(context, dict):
         raise _unreadable("`requestContext` is not an object")
-    return event if path.isascii() else {**event, "path": _wire(path)}
+    return {**event, "path": _wire(path), "requestContext": _check_context(context)}
 
 
 def _readable_v2(event: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +184,7 @@ def _readable_v2(event: dict[str, Any]) -> dict[str, Any]:
         raise _unreadable("`requestContext.http` is missing or not an object")
     for field in ("method", "protocol", "sourceIp"):
         _required_text(http, field, "requestContext.http.")
+    _check_context(context)
     if path.isascii() and query.isascii():
         return event
     return {**event, "rawPath": _wire(path), "rawQueryString": _wire(query)}
@@ -194,7 +218,7 @@ def stand_in(event: Any, refusal: EventRefused) -> dict[str, Any]:
         method = http.get("method") if isinstance(http, dict) else None
     method = method.upper() if isinstance(method, str) and _METHOD.fullmatch(method) else "GET"
     request_id = context.get("requestId")
-    kept = {"requestId": request_id} if isinstance(request_id, str) else {}
+    kept = {"requestId": request_id} if _text(request_id) else {}
     if kind == "2.0":
         # The address apig-wsgi itself gives an event that names none; nothing reads it
         # before the refusal.
