@@ -62,6 +62,19 @@ class StoreUnavailable(StoreError):
     """The store did not answer."""
 
 
+class IdempotencyKeysExhausted(StoreError):
+    """No room for another idempotency record: its client holds as many live ones as it
+    may (`per_client`), or the store holds as many as it may in all.
+
+    `retry_after`: seconds until the oldest record in the way expires.
+    """
+
+    def __init__(self, *, per_client: bool, retry_after: int) -> None:
+        super().__init__("no room for another idempotency record")
+        self.per_client = per_client
+        self.retry_after = max(1, retry_after)
+
+
 class ClaimLost(StoreError):
     """The request no longer holds its idempotency key: it was held too long and taken over.
 
@@ -156,10 +169,26 @@ class IdempotencyRecord:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     customer_id: str | None = None  # the customer a 201 created
+    owner: str = ""  # whom the record counts against (see IdempotencyLimits)
 
     @property
     def in_flight(self) -> bool:
         return self.status is None
+
+
+@dataclass(slots=True, frozen=True)
+class IdempotencyLimits:
+    """The most live idempotency records a store keeps: per owner (a client) and in all.
+
+    A claim of a new key past either raises IdempotencyKeysExhausted; a key already
+    held or answered is found as always, so a retry is still answered. `lifetime` is
+    the longest a record lives from its claim (its hold, then the kept answer): a store
+    that counts records by when they expire counts with it.
+    """
+
+    per_client: int
+    total: int
+    lifetime: int
 
 
 # Builds the answered record of a create from the new customer, for the store to write
@@ -208,12 +237,13 @@ class CustomerStore(Protocol):
     def delete(self, customer_id: str, *, expected_version: int | None = None) -> None: ...
 
     def claim_idempotency_key(
-        self, claim: IdempotencyRecord, *, now: int
+        self, claim: IdempotencyRecord, *, now: int, limits: IdempotencyLimits | None = None
     ) -> IdempotencyRecord | None:
         """Hold `claim`'s key for a request that starts now, unless a live record has it.
 
         Returns None when the key is now held, else the record that has it. Expired
-        records go meanwhile.
+        records go meanwhile. With `limits`, raises IdempotencyKeysExhausted instead of
+        holding a new key for which there is no room (`claim.owner` is the client).
         """
         ...
 

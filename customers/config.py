@@ -20,6 +20,11 @@ DEFAULTS: dict[str, Any] = {
     "SQLITE_PATH": ":memory:",
     "LOG_LEVEL": "INFO",
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Live Idempotency-Key records (each kept a day) one client, and all clients, may
+    # hold; past them a new key is refused (429, 503). About 1.7 KiB each with the
+    # longest key (python -m bench.idempotency_records).
+    "IDEMPOTENCY_KEYS_PER_CLIENT": 10_000,
+    "IDEMPOTENCY_KEYS_TOTAL": 100_000,
     # Seconds a client has to send a whole body once its headers are in; then a 408.
     # 64 KiB take well under a second on any working link.
     "BODY_READ_TIMEOUT": 5.0,
@@ -179,6 +184,8 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "HEADER_READ_TIMEOUT": _seconds(allow_zero=False),
     "MAX_CONNECTIONS": _integer(0),
     "HTTP2": _flag,
+    "IDEMPOTENCY_KEYS_PER_CLIENT": _integer(1),
+    "IDEMPOTENCY_KEYS_TOTAL": _integer(1),
     "CUSTOMER_STORE": _choice("sqlite", "dynamodb"),
     "DYNAMODB_TABLE": str.strip,
     "DYNAMODB_CREATE_TABLE": _flag,

@@ -1,9 +1,13 @@
 """`Idempotency-Key` on creates: a retried request gets the first one's answer, not a twin.
 
-A request with a key first holds the key in the store (a record in flight), then runs.
-Its answer is recorded under the key for a day: a 201 in the same transaction as the
-customer it created, a 400, 409 or 422 on its own. A 5xx, or any other answer, lets go
-of the key, so a retry runs again. A later request with the key then gets
+A request with a key is read and validated first, as any other: a refusal then (a
+malformed key, 400, 413, 415) created nothing, depends on the request alone, and
+reaches no store, so the store keeps nothing for it and a retry is answered the same
+way by running again. A valid request then holds the key in the store (a record in
+flight) and runs. Its answer is recorded under the key for a day when the store decided
+it: a 201 in the same transaction as the customer it created, a 409 (the email is
+taken) on its own. Any other answer (a 5xx) lets go of the key, so a retry runs again.
+A later valid request with the key gets
 
   the recorded answer with `Idempotent-Replayed: true`, when its body is the same
     (compared as parsed JSON: whitespace and member order do not matter);
@@ -11,7 +15,11 @@ of the key, so a retry runs again. A later request with the key then gets
   a 409 problem with `Retry-After: 1`, while the first one still runs.
 
 Keys belong to a client: a record's scope is the API key's fingerprint (never the key),
-or one shared scope when the service runs without keys. A hold ends by itself after
+or one shared scope when the service runs without keys. Records count against their
+owner, the client as the rate limit knows it (the key's fingerprint, or without keys the
+client's address): a new key past IDEMPOTENCY_KEYS_PER_CLIENT live records of its owner
+is a 429, past IDEMPOTENCY_KEYS_TOTAL in the store a 503, both with Retry-After; a key
+already held or answered is still answered. A hold ends by itself after
 HOLD_SECONDS, so a request lost in a crash blocks its key only that long; a request
 that outlives its hold cannot answer over the one that took the key over (the store
 checks the holder's token), so a key never makes two customers.
@@ -39,8 +47,9 @@ from customers.web.problems import (
     ValidationFailed,
     field_errors,
 )
+from customers.web.rate_limits import rate_limit_key
 from customers.web.request_context import record_idempotency
-from db import ClaimLost, IdempotencyRecord, StoreError
+from db import ClaimLost, IdempotencyKeysExhausted, IdempotencyLimits, IdempotencyRecord, StoreError
 
 if TYPE_CHECKING:
     from db import AnswerOf, CustomerRecord, CustomerStore
@@ -51,8 +60,10 @@ KEEP_SECONDS = 24 * 60 * 60
 # Longer than any create runs (Lambda stops one at 15 s), short enough that a key whose
 # request died in a crash is free again soon.
 HOLD_SECONDS = 30
-# The answers a retry should see again; a 5xx, or a 413/415 about the transport, is not.
-RECORDED_STATUSES = frozenset({201, 400, 409, 422})
+# The answers the store decided, which a retry must see again rather than run anew: the
+# customer created, or its email taken. A 5xx is not kept; refusals before the store
+# (400, 413, 415) never held the key.
+RECORDED_STATUSES = frozenset({201, 409})
 RECORDED_HEADERS = ("Content-Type", "Location", "ETag")
 SHARED_SCOPE = "-"  # without API keys: one client
 _VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")  # printable ASCII, no control characters
@@ -103,6 +114,15 @@ def _scope() -> str:
     return client_key or SHARED_SCOPE
 
 
+def _limits() -> IdempotencyLimits:
+    """The bounds on live records the settings give; a record lives its hold, then a day."""
+    return IdempotencyLimits(
+        per_client=current_app.config["IDEMPOTENCY_KEYS_PER_CLIENT"],
+        total=current_app.config["IDEMPOTENCY_KEYS_TOTAL"],
+        lifetime=HOLD_SECONDS + KEEP_SECONDS,
+    )
+
+
 def _store() -> CustomerStore:
     store: CustomerStore = current_app.extensions["customer_store"]
     return store
@@ -130,14 +150,52 @@ class _Hold:
         )
 
 
-def recorded(build: Callable[[CustomerRecord], Response]) -> AnswerOf | None:
-    """For `store.create`: the answer `build` makes of the new customer, to record with it.
+class _Settled(Exception):
+    """The key was held or answered before: `response` answers this request instead."""
 
-    None when the request has no key.
+    def __init__(self, response: Response) -> None:
+        super().__init__("answered under the key before")
+        self.response = response
+
+
+def _hold_key() -> _Hold:
+    """Hold the request's key in the store; raises _Settled, or the 409/422 problem, when
+    another request holds or answered it, and IdempotencyKeysExhausted when there is no
+    room for another."""
+    fingerprint = request_fingerprint(
+        request.mimetype, request.query_string, request.get_data(cache=True)
+    )
+    now = int(time.time())
+    claim = IdempotencyRecord(
+        scope=_scope(),
+        key=g.idempotency_key,
+        fingerprint=fingerprint,
+        token=os.urandom(16).hex(),
+        expires_at=now + HOLD_SECONDS,
+        owner=rate_limit_key(),
+    )
+    try:
+        holder = _store().claim_idempotency_key(claim, now=now, limits=_limits())
+    except IdempotencyKeysExhausted:
+        record_idempotency("limited")
+        raise
+    if holder is not None:
+        raise _Settled(_answer_from(holder, fingerprint))
+    record_idempotency("new")
+    hold: _Hold = _Hold(claim)
+    g.idempotency_hold = hold
+    return hold
+
+
+def recorded(build: Callable[[CustomerRecord], Response]) -> AnswerOf | None:
+    """For `store.create`, once the request is valid: its key held, and the answer `build`
+    makes of the new customer, to record with it.
+
+    None when the request has no key. Raises as `_hold_key` does when it cannot hold it.
     """
-    hold: _Hold | None = g.get("idempotency_hold")
-    if hold is None:
+    if g.get("idempotency_key") is None:
         return None
+    hold = _hold_key()
 
     def answer_of(customer: CustomerRecord) -> IdempotencyRecord:
         hold.answered_in_create = True
@@ -168,50 +226,46 @@ def _answer_from(holder: IdempotencyRecord | None, fingerprint: str) -> Response
 
 
 def idempotent(view: Callable[[], Response]) -> Callable[[], Response]:
-    """`view` honouring `Idempotency-Key`; without the header it runs as it is."""
+    """`view` honouring `Idempotency-Key`; without the header it runs as it is.
+
+    The view reads and validates the request, then calls `recorded`, which holds the key:
+    a request refused before that never reaches the store, and leaves nothing in it.
+    """
 
     @functools.wraps(view)
     def with_key() -> Response:
         given = request.headers.get(HEADER)
         if given is None:
             return view()
-        key = parse_key(given)
-        fingerprint = request_fingerprint(
-            request.mimetype, request.query_string, request.get_data(cache=True)
-        )
-        now = int(time.time())
-        claim = IdempotencyRecord(
-            scope=_scope(),
-            key=key,
-            fingerprint=fingerprint,
-            token=os.urandom(16).hex(),
-            expires_at=now + HOLD_SECONDS,
-        )
-        store = _store()
-        holder = store.claim_idempotency_key(claim, now=now)
-        if holder is not None:
-            return _answer_from(holder, fingerprint)
-        record_idempotency("new")
-        hold = g.idempotency_hold = _Hold(claim)
+        g.idempotency_key = parse_key(given)
         try:
             try:
                 response = view()
+            except _Settled as settled:
+                return settled.response
             except ClaimLost:
                 raise
             except (Problem, HTTPException, StoreError) as error:
+                if g.get("idempotency_hold") is None:
+                    raise  # refused before the key was held: there is nothing to let go
                 # Rendered here by the app's own handlers, so that it can be recorded.
                 response = current_app.make_response(current_app.handle_user_exception(error))
                 if response.status_code not in RECORDED_STATUSES:
                     raise
+            hold: _Hold | None = g.get("idempotency_hold")
+            if hold is None:
+                return response  # a view that never held the key
             if response.status_code not in RECORDED_STATUSES:
-                store.release_idempotency_key(claim)
+                _store().release_idempotency_key(hold.claim)
             elif not (hold.answered_in_create and response.status_code == 201):
-                store.complete_idempotency_key(hold.answered(response))
+                _store().complete_idempotency_key(hold.answered(response))
         except ClaimLost as lost:
             # Held past HOLD_SECONDS and taken over: answer as a retry would be answered.
-            return _answer_from(lost.current, fingerprint)
+            return _answer_from(lost.current, g.idempotency_hold.claim.fingerprint)
         except BaseException:
-            store.release_idempotency_key(claim)
+            held: _Hold | None = g.get("idempotency_hold")
+            if held is not None:
+                _store().release_idempotency_key(held.claim)
             raise
         return response
 

@@ -56,6 +56,14 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "email-taken": (409, "Another customer already uses this email."),
     "idempotency-key-in-use": (409, "A request with this `Idempotency-Key` is still running."),
     "idempotency-key-reused": (422, "This `Idempotency-Key` was used for another request."),
+    "idempotency-key-limit": (
+        429,
+        "The client holds as many live `Idempotency-Key` records as it may; see `Retry-After`.",
+    ),
+    "idempotency-keys-exhausted": (
+        503,
+        "The service holds as many `Idempotency-Key` records as it may; see `Retry-After`.",
+    ),
     "precondition-failed": (412, "`If-Match` names no current version of the customer."),
     "body-too-large": (413, "The body is larger than 64 KiB."),
     "unsupported-media-type": (415, "The body is not of a media type the operation takes."),
@@ -152,6 +160,11 @@ def _responses(ok: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
     return responses
 
 
+RATE_LIMITED = (
+    "Too many requests (when RATE_LIMIT is set, or after too many requests without a valid key)"
+)
+
+
 def _data_errors(*, body: bool, query: bool) -> dict[str, Any]:
     """What every data operation can answer besides its own errors.
 
@@ -176,8 +189,7 @@ def _data_errors(*, body: bool, query: bool) -> dict[str, Any]:
             "The body is not JSON in UTF-8 of the media type given.", "unsupported-media-type"
         )
     errors["429"] = _problem(
-        "Too many requests (when RATE_LIMIT is set, or after too many requests without a"
-        " valid key).",
+        f"{RATE_LIMITED}.",
         "rate-limited",
         **{"Retry-After": {**HEADER_RETRY_AFTER, "required": True}, **RATE_LIMIT_HEADERS},
     )
@@ -259,9 +271,11 @@ IDEMPOTENCY_KEY = {
     "required": False,
     "description": (
         "A key of the client's choosing (a UUID, say) that makes retries safe: the first"
-        " answer is recorded for 24 hours, and a retry with the same key and body gets it"
-        " again. The same key with another body is a 422; while the first request runs,"
-        " a 409 with `Retry-After`."
+        " answer is recorded for 24 hours when the store decided it (201, 409 email taken),"
+        " and a retry with the same key and body gets it again; a request refused before"
+        " that (400, 413, 415) keeps nothing and runs again. The same key with another body"
+        " is a 422; while the first request runs, a 409 with `Retry-After`. A client's live"
+        " keys, and all clients', are bounded: past the bound a new key is a 429 or 503."
     ),
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
 }
@@ -289,9 +303,22 @@ def _create_responses() -> dict[str, Any]:
             "422": _problem(
                 "This `Idempotency-Key` was used for another request.", "idempotency-key-reused"
             ),
+            "503": _problem(
+                "The service holds as many `Idempotency-Key` records as it may, or the store"
+                " does not answer.",
+                "idempotency-keys-exhausted",
+                "service-unavailable",
+                **{"Retry-After": HEADER_RETRY_AFTER},
+            ),
         },
     )
-    for status in ("400", "409", "422"):  # answers that are recorded, so replayed too
+    responses["429"] = _problem(
+        f"{RATE_LIMITED}, or this client holds as many live `Idempotency-Key` records as it may.",
+        "rate-limited",
+        "idempotency-key-limit",
+        **responses["429"]["headers"],
+    )
+    for status in ("409",):  # recorded, so replayed too (the 201 says so above)
         responses[status]["headers"] = {
             **responses[status]["headers"],
             "Idempotent-Replayed": HEADER_REPLAYED,

@@ -20,10 +20,15 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
+import structlog
 from apig_wsgi import make_lambda_handler
+from flask import request
 
 from app import WsgiApp, create_app
+from customers.aws.events import REFUSAL, EventRefused, readable_event, stand_in
 from customers.config import ConfigError
+
+log = structlog.get_logger(__name__)
 
 app = create_app()
 if app.config["TRUSTED_PROXIES"]:
@@ -31,6 +36,21 @@ if app.config["TRUSTED_PROXIES"]:
         "TRUSTED_PROXIES: leave it at 0 on Lambda, where the client address is the "
         "event's source IP and X-Forwarded-For is never trusted"
     )
+
+
+def refuse_unreadable_event() -> None:
+    """Raise the problem a stand-in event carries (see `handler`), logging why."""
+    event = request.environ.get("apig_wsgi.full_event")
+    refusal = event.get(REFUSAL) if isinstance(event, dict) else None
+    if not isinstance(refusal, EventRefused):
+        return
+    request.url_rule = None  # nothing of the event was routed: the access line names no route
+    log.warning("lambda_event_refused", status=refusal.problem.status, reason=refusal.reason)
+    raise refusal.problem
+
+
+# Before every other hook: the key check and the limits need a request that could be read.
+app.before_request_funcs.setdefault(None, []).insert(0, refuse_unreadable_event)
 
 
 def event_source_ip(environ: dict[str, Any]) -> str | None:
@@ -196,7 +216,16 @@ def without_underscored_headers(event: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Serve one API Gateway or ALB event."""
-    response: dict[str, Any] = _serve(without_underscored_headers(event), context)
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    """Serve one API Gateway or ALB event, whatever it holds.
+
+    An event apig-wsgi could not read, or with a body over the limit, is answered by the
+    app all the same, as a stand-in of its kind carrying its 400 or 413 problem: with a
+    request id, the security headers and an access line, like any other answer.
+    """
+    try:
+        readable = readable_event(event, body_limit=app.config["MAX_CONTENT_LENGTH"])
+    except EventRefused as refusal:
+        readable = stand_in(event, refusal)
+    response: dict[str, Any] = _serve(without_underscored_headers(readable), context)
     return response

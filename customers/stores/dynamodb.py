@@ -6,7 +6,11 @@ Items (partition key `pk` only):
   EMAIL#<key>    customerId: the claim on an address, `key` being `db.email_key(email)`
   IDEMPOTENCY#<scope>#<key>
                  fingerprint, token, expiresAt (N, epoch seconds: the table's TTL attribute),
-                 and once answered status (N), headers, body (B), customerId?
+                 owner?, countedIn? (N), and once answered status (N), headers, body (B),
+                 customerId?
+  IDEMPOTENCY-COUNT#<owner>, IDEMPOTENCY-COUNT
+                 live idempotency records of one client and of all, by the hour they
+                 expire in (see dynamo_counts); expiresAt
 
 Access patterns:
   get, update, delete    GetItem / UpdateItem / TransactWriteItems on CUSTOMER#<id>
@@ -15,9 +19,10 @@ Access patterns:
   list, oldest first     Query GSI `listing` (listPk, listSk) with listSk > the cursor
   list by businessId     Query GSI `business` (businessId, listSk)
   list by email          GetItem EMAIL#<key>, then GetItem the customer: 0 or 1 result
-  idempotency keys       a conditional Put holds the key (absent or expired); the answer
-                         is a Put conditioned on the holder's token, for a 201 in the
-                         same transaction as the customer. TTL deletes expired records
+  idempotency keys       a conditional Put holds the key (absent or expired), in one
+                         transaction with its counts when bounded; the answer is a Put
+                         conditioned on the holder's token, for a 201 in the same
+                         transaction as the customer. TTL deletes expired records
                          eventually; until then every condition treats them as absent.
   import a batch         TransactWriteItems of up to 50 customers with their claims
 
@@ -52,6 +57,7 @@ import orjson
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+import customers.stores.dynamo_counts as counts
 from db import (
     WRITABLE_COLUMNS,
     AnswerOf,
@@ -60,6 +66,8 @@ from db import (
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
+    IdempotencyKeysExhausted,
+    IdempotencyLimits,
     IdempotencyRecord,
     JsonPage,
     ListQuery,
@@ -212,6 +220,8 @@ def _idempotency_item(record: IdempotencyRecord) -> dict[str, AttributeValueType
         }
     if record.customer_id is not None:
         item["customerId"] = _s(record.customer_id)
+    if record.owner:
+        item["owner"] = _s(record.owner)
     return item
 
 
@@ -230,7 +240,18 @@ def _idempotency_record(item: Item, scope: str, key: str) -> IdempotencyRecord:
         ),
         bytes(item["body"]["B"]) if answered else b"",
         item["customerId"]["S"] if "customerId" in item else None,
+        item["owner"]["S"] if "owner" in item else "",
     )
+
+
+def _holder(item: Item | None, claim: IdempotencyRecord) -> IdempotencyRecord:
+    """The record that kept `claim` from holding its key (a failed condition's ALL_OLD).
+
+    Without one (it expired and went meanwhile), the claim is simply tried again.
+    """
+    if not item:
+        raise _Retry
+    return _idempotency_record(item, claim.scope, claim.key)
 
 
 def _claim_lost(item: Item | None, ours: IdempotencyRecord) -> ClaimLost:
@@ -526,25 +547,51 @@ class DynamoStore:
                 self._raise_for_customer(customer_id, reason.get("Item"), retry=retry)
             raise
 
+    @_retrying
     def claim_idempotency_key(
-        self, claim: IdempotencyRecord, *, now: int
+        self, claim: IdempotencyRecord, *, now: int, limits: IdempotencyLimits | None = None
     ) -> IdempotencyRecord | None:
+        if limits is None:
+            try:
+                self._client.put_item(**self._hold(_idempotency_item(claim), now=now))
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
+                return _holder(cast("Item | None", exc.response.get("Item")), claim)
+            return None
+        # Read first: a key already held or answered is found whatever the counts say.
+        pk = _idempotency_key(claim.scope, claim.key)["pk"]["S"]
+        counter_pks = counts.counter_pks(claim.owner)
+        found = self._items([pk, *counter_pks])
+        current = found.get(pk)
+        if current is not None and int(current["expiresAt"]["N"]) > now:
+            return _idempotency_record(current, claim.scope, claim.key)
+        hour = counts.expiry_hour(now, limits.lifetime)
+        bounds = ((counter_pks[0], limits.per_client, True), (counter_pks[1], limits.total, False))
+        updates: list[TransactWriteItemTypeDef] = []
+        for counter_pk, bound, per_client in bounds:
+            counter = found.get(counter_pk)
+            if not counts.has_room(counter, bound=bound, hour=hour, now=now):
+                retry_after = counts.retry_after(counter, now)
+                raise IdempotencyKeysExhausted(per_client=per_client, retry_after=retry_after)
+            update = counts.count_up(
+                self.table_name, counter_pk, counter, bound=bound, hour=hour, now=now
+            )
+            updates.append({"Update": update})
+        hold = _idempotency_item(claim) | {counts.COUNTED_IN: {"N": str(hour)}}
         try:
-            self._client.put_item(
-                TableName=self.table_name,
-                Item=_idempotency_item(claim),
-                # TTL deletes an expired record only eventually: until then it is no holder.
-                ConditionExpression="attribute_not_exists(#pk) OR #expiresAt <= :now",
-                ExpressionAttributeNames={"#pk": "pk", "#expiresAt": "expiresAt"},
-                ExpressionAttributeValues={":now": {"N": str(now)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            self._transact({"Put": self._hold(hold, now=now)}, *updates)
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
-            return _idempotency_record(
-                cast("Item", exc.response.get("Item", {})), claim.scope, claim.key
-            )
+            reasons = _reasons(exc)
+            if _failed(reasons[0]):  # another request took the key since the read
+                return _holder(reasons[0].get("Item"), claim)
+            for reason, (counter_pk, _, per_client) in zip(reasons[1:], bounds, strict=True):
+                if _failed(reason):  # concurrent claims filled the room since the read
+                    retry_after = counts.retry_after(found.get(counter_pk), now)
+                    raise IdempotencyKeysExhausted(
+                        per_client=per_client, retry_after=retry_after
+                    ) from exc
+            raise
         return None
 
     def complete_idempotency_key(self, answered: IdempotencyRecord) -> None:
@@ -557,16 +604,33 @@ class DynamoStore:
 
     def release_idempotency_key(self, claim: IdempotencyRecord) -> None:
         try:
-            self._client.delete_item(
+            released = self._client.delete_item(
                 TableName=self.table_name,
                 Key=_idempotency_key(claim.scope, claim.key),
                 # Only while this request holds it unanswered: never someone else's record.
                 ConditionExpression="#token = :token AND attribute_not_exists(#status)",
                 ExpressionAttributeNames={"#token": "token", "#status": "status"},
                 ExpressionAttributeValues={":token": _s(claim.token)},
-            )
+                ReturnValues="ALL_OLD",
+            ).get("Attributes", {})
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            return
+        if counts.COUNTED_IN not in released:
+            return
+        # Counted down after the delete, not with it (the hour is on the record): a crash
+        # between the two leaves the record counted until its hour ends, never less.
+        hour = int(released[counts.COUNTED_IN]["N"])
+        owner = released["owner"]["S"] if "owner" in released else ""
+        try:
+            owner_pk, total_pk = counts.counter_pks(owner)
+            self._transact(
+                {"Update": counts.count_down(self.table_name, owner_pk, hour)},
+                {"Update": counts.count_down(self.table_name, total_pk, hour)},
+            )
+        except ClientError as exc:
+            if _code(exc) != "TransactionCanceledException":  # a counter gone with its TTL
                 raise
 
     def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
@@ -645,20 +709,24 @@ class DynamoStore:
 
     def _existing(self, pks: Sequence[str]) -> set[str]:
         """Which of these partition keys have an item (BatchGetItem, consistent reads)."""
-        found: set[str] = set()
+        return set(self._items(pks, only_keys=True))
+
+    def _items(self, pks: Sequence[str], *, only_keys: bool = False) -> dict[str, Item]:
+        """The items these partition keys have, by key (BatchGetItem, consistent reads);
+        with `only_keys`, each item holds its key alone."""
+        found: dict[str, Item] = {}
         unique = list(dict.fromkeys(pks))
         for start in range(0, len(unique), BATCH_GET_KEYS):
-            request: Any = {
-                self.table_name: {
-                    "Keys": [{"pk": _s(pk)} for pk in unique[start : start + BATCH_GET_KEYS]],
-                    "ProjectionExpression": "#pk",
-                    "ExpressionAttributeNames": {"#pk": "pk"},
-                    "ConsistentRead": True,
-                }
+            keys: Any = {
+                "Keys": [{"pk": _s(pk)} for pk in unique[start : start + BATCH_GET_KEYS]],
+                "ConsistentRead": True,
             }
+            if only_keys:
+                keys |= {"ProjectionExpression": "#pk", "ExpressionAttributeNames": {"#pk": "pk"}}
+            request: Any = {self.table_name: keys}
             for attempt in itertools.count():
                 answer = self._client.batch_get_item(RequestItems=request)
-                found |= {item["pk"]["S"] for item in answer["Responses"][self.table_name]}
+                found |= {item["pk"]["S"]: item for item in answer["Responses"][self.table_name]}
                 request = answer.get("UnprocessedKeys")
                 if not request:
                     break
@@ -704,6 +772,18 @@ class DynamoStore:
         """The Put of EMAIL#<key>: its condition is the uniqueness check itself."""
         item = _email_key(email) | {"customerId": _s(customer_id)}
         return self._put(item, "attribute_not_exists(#pk)")
+
+    def _hold(self, item: dict[str, AttributeValueTypeDef], *, now: int) -> PutTypeDef:
+        """The Put of a held IDEMPOTENCY# record, only where no live record is."""
+        return {
+            "TableName": self.table_name,
+            "Item": item,
+            # TTL deletes an expired record only eventually: until then it is no holder.
+            "ConditionExpression": "attribute_not_exists(#pk) OR #expiresAt <= :now",
+            "ExpressionAttributeNames": {"#pk": "pk", "#expiresAt": "expiresAt"},
+            "ExpressionAttributeValues": {":now": {"N": str(now)}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
 
     def _answer(self, answered: IdempotencyRecord) -> PutTypeDef:
         """The Put of an answered IDEMPOTENCY# record, only over this request's own hold."""

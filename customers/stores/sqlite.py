@@ -26,6 +26,8 @@ from db import (
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
+    IdempotencyKeysExhausted,
+    IdempotencyLimits,
     IdempotencyRecord,
     JsonPage,
     ListQuery,
@@ -38,7 +40,7 @@ from db import (
     utc_timestamp,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # WITHOUT ROWID: the table is the B-tree on `id`, so no separate index maps ids to
 # rows. The ids are time-ordered, so rows are appended, and a customer costs about
@@ -92,13 +94,40 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
 """
 
+# Version 4: each record names the client it counts against (`owner`), and triggers keep
+# the live records of each owner, and of all ('*', which no owner is), counted in
+# `idempotency_counts`, so a claim checks its bounds with one indexed read. A count that
+# drops to 0 goes, so the table holds one row per client with live records. Statements,
+# not a script: a trigger's body holds semicolons.
+MIGRATE_3_TO_4 = (
+    "ALTER TABLE idempotency_keys ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+    "UPDATE idempotency_keys SET owner = scope",
+    "CREATE INDEX idempotency_keys_owner ON idempotency_keys (owner, expires_at)",
+    """CREATE TABLE idempotency_counts (
+        owner TEXT PRIMARY KEY,
+        live  INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """INSERT INTO idempotency_counts (owner, live)
+        SELECT owner, count(*) FROM idempotency_keys GROUP BY owner
+        UNION ALL SELECT '*', count(*) FROM idempotency_keys HAVING count(*) > 0""",
+    """CREATE TRIGGER idempotency_keys_counted AFTER INSERT ON idempotency_keys BEGIN
+        INSERT INTO idempotency_counts (owner, live) VALUES (NEW.owner, 1), ('*', 1)
+            ON CONFLICT (owner) DO UPDATE SET live = live + 1;
+    END""",
+    """CREATE TRIGGER idempotency_keys_uncounted AFTER DELETE ON idempotency_keys BEGIN
+        UPDATE idempotency_counts SET live = live - 1 WHERE owner IN (OLD.owner, '*');
+        DELETE FROM idempotency_counts WHERE owner IN (OLD.owner, '*') AND live <= 0;
+    END""",
+)
+ALL_OWNERS = "*"
+
 COLUMNS = "id, name, email, phone, business_id, created_at, updated_at, version"
 INSERT = (
     "INSERT INTO customers (id, name, email, email_key, phone, business_id, created_at,"
     " updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 IDEMPOTENCY_COLUMNS = (
-    "scope, key, fingerprint, token, expires_at, status, headers, body, customer_id"
+    "scope, key, fingerprint, token, expires_at, status, headers, body, customer_id, owner"
 )
 # A row as CustomerRecord.to_public() shows it, rendered by SQLite, then its keyset position.
 PUBLIC_JSON_COLUMNS = (
@@ -174,7 +203,10 @@ class SqliteStore:
                 if version < SCHEMA_VERSION:
                     if version < 2:
                         self._run_script(SCHEMA if version == 0 else MIGRATE_1_TO_2)
-                    self._run_script(IDEMPOTENCY_SCHEMA)  # version 3
+                    if version < 3:
+                        self._run_script(IDEMPOTENCY_SCHEMA)
+                    for statement in MIGRATE_3_TO_4:
+                        self._conn.execute(statement)
                     self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._conn.execute("COMMIT")
             except BaseException:
@@ -334,20 +366,43 @@ class SqliteStore:
         raise VersionMismatch(CustomerRecord(*current))
 
     def claim_idempotency_key(
-        self, claim: IdempotencyRecord, *, now: int
+        self, claim: IdempotencyRecord, *, now: int, limits: IdempotencyLimits | None = None
     ) -> IdempotencyRecord | None:
         with self._lock, self._write_transaction():
-            # Purged as we go, so the table holds about a day of keys.
+            # Purged as we go, so the table holds about a day of keys, and the counts
+            # (kept by the triggers) are of live records only.
             self._conn.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
             holder = self._idempotency_record(claim.scope, claim.key)
             if holder is not None:
                 return holder
+            if limits is not None:
+                self._check_room(claim.owner, limits, now=now)
             self._conn.execute(
                 f"INSERT INTO idempotency_keys ({IDEMPOTENCY_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 _idempotency_row(claim),
             )
         return None
+
+    def _check_room(self, owner: str, limits: IdempotencyLimits, *, now: int) -> None:
+        """Raise IdempotencyKeysExhausted unless `owner` and the store may hold one more
+        record; the caller holds the lock, inside the claim's transaction."""
+        live = dict(
+            self._conn.execute(
+                "SELECT owner, live FROM idempotency_counts WHERE owner IN (?, ?)",
+                (owner, ALL_OWNERS),
+            ).fetchall()
+        )
+        if live.get(owner, 0) >= limits.per_client:
+            (oldest,) = self._conn.execute(
+                "SELECT min(expires_at) FROM idempotency_keys WHERE owner = ?", (owner,)
+            ).fetchone()
+            raise IdempotencyKeysExhausted(per_client=True, retry_after=oldest - now)
+        if live.get(ALL_OWNERS, 0) >= limits.total:
+            (oldest,) = self._conn.execute(
+                "SELECT min(expires_at) FROM idempotency_keys"
+            ).fetchone()
+            raise IdempotencyKeysExhausted(per_client=False, retry_after=oldest - now)
 
     def complete_idempotency_key(self, answered: IdempotencyRecord) -> None:
         with self._lock:
@@ -367,7 +422,7 @@ class SqliteStore:
             "UPDATE idempotency_keys SET expires_at = ?, status = ?, headers = ?, body = ?,"
             " customer_id = ? WHERE scope = ? AND key = ? AND token = ? AND status IS NULL",
             (
-                *_idempotency_row(answered)[4:],
+                *_idempotency_row(answered)[4:9],  # expires_at .. customer_id
                 answered.scope,
                 answered.key,
                 answered.token,
@@ -383,7 +438,7 @@ class SqliteStore:
         ).fetchone()
         if row is None:
             return None
-        scope, key, fingerprint, token, expires_at, status, headers, body, customer_id = row
+        scope, key, fingerprint, token, expires_at, status, headers, body, customer_id, owner = row
         return IdempotencyRecord(
             scope,
             key,
@@ -394,6 +449,7 @@ class SqliteStore:
             tuple((str(name), str(value)) for name, value in orjson.loads(headers)),
             body,
             customer_id,
+            owner,
         )
 
     def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
@@ -470,6 +526,7 @@ def _idempotency_row(record: IdempotencyRecord) -> tuple[Any, ...]:
         orjson.dumps(record.headers).decode(),
         record.body,
         record.customer_id,
+        record.owner,
     )
 
 

@@ -21,6 +21,8 @@ from customers.web.problems import (
     BadGateway,
     EmailConflict,
     GatewayTimeout,
+    IdempotencyKeyLimit,
+    IdempotencyKeysExhaustedProblem,
     NotFound,
     PreconditionFailed,
     Problem,
@@ -30,7 +32,14 @@ from customers.web.problems import (
     field_errors,
     render,
 )
-from db import CustomerNotFound, EmailTaken, StoreError, StoreUnavailable, VersionMismatch
+from db import (
+    CustomerNotFound,
+    EmailTaken,
+    IdempotencyKeysExhausted,
+    StoreError,
+    StoreUnavailable,
+    VersionMismatch,
+)
 
 NO_CUSTOMER = "No customer has this id."
 NO_COMPANY = "No company in the business register has this business ID."
@@ -50,7 +59,26 @@ def store_problem(exc: StoreError) -> Problem:
         return PreconditionFailed(STALE)
     if isinstance(exc, StoreUnavailable):
         return ServiceUnavailable("The store does not answer.")
+    if isinstance(exc, IdempotencyKeysExhausted):
+        return idempotency_keys_problem(exc)
     raise exc
+
+
+def idempotency_keys_problem(exc: IdempotencyKeysExhausted) -> Problem:
+    """429 for a client at its own bound on live Idempotency-Key records, 503 for a store
+    at the bound of all clients; both say when the oldest record in the way expires."""
+    headers = {"Retry-After": str(exc.retry_after)}
+    if exc.per_client:
+        return IdempotencyKeyLimit(
+            "This client holds as many live Idempotency-Key records as it may; use a new"
+            " key after Retry-After seconds, when the oldest expires.",
+            headers=headers,
+        )
+    return IdempotencyKeysExhaustedProblem(
+        "The service holds as many Idempotency-Key records as it may; use a new key"
+        " after Retry-After seconds, when the oldest expires.",
+        headers=headers,
+    )
 
 
 def business_problem(exc: BusinessError) -> Problem:

@@ -123,6 +123,8 @@ def is_store_error(exc: BaseException) -> bool:
         if current is None:
             return False
         if isinstance(current, StoreError):
+            # The store's own verdict, whatever driver error it was raised from: a taken
+            # email comes from an IntegrityError or a failed condition, and is no failure.
             return isinstance(current, StoreUnavailable)
         if isinstance(current, sqlite3.Error):
             return True

@@ -132,6 +132,18 @@ class IdempotencyKeyReused(Problem):
     status, title, slug = 422, "Idempotency key reused", "idempotency-key-reused"
 
 
+class IdempotencyKeyLimit(Problem):
+    """The client holds as many live Idempotency-Key records as it may; see `Retry-After`."""
+
+    status, title, slug = 429, "Too many idempotency keys", "idempotency-key-limit"
+
+
+class IdempotencyKeysExhaustedProblem(Problem):
+    """The service holds as many Idempotency-Key records as it may; see `Retry-After`."""
+
+    status, title, slug = 503, "No room for idempotency keys", "idempotency-keys-exhausted"
+
+
 class PreconditionFailed(Problem):
     """`If-Match` does not match the current version."""
 

@@ -246,8 +246,9 @@ def _rate_limit_headers(response: Response) -> Response:
     return response
 
 
-def _rate_limit_key() -> str:
-    """Whom the request limit counts: the key's client id, else the caller's client."""
+def rate_limit_key() -> str:
+    """Whom a limit counts (requests, live idempotency keys): the key's client id, else the
+    caller's client."""
     key: str | None = g.get("client_key")
     return key or client_of(remote_address())
 
@@ -289,7 +290,7 @@ def init_app(app: Flask, *, keyed: bool, exempt: Callable[[], bool]) -> None:
     # Retry-After to that response. While the storage does not answer it counts in
     # memory and retries the storage now and then.
     limiter = Limiter(
-        _rate_limit_key,
+        rate_limit_key,
         app=app,
         application_limits=[
             ApplicationLimit(rate, scope="requests"),

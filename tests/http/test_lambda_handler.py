@@ -781,3 +781,185 @@ def test_a_cold_container_imports_only_what_its_first_request_needs() -> None:
         env={**env, "LOG_LEVEL": "ERROR"},
     )
     assert done.stdout.strip() == ""
+
+
+# --- events the handler cannot read -------------------------------------------------------
+
+SECRET = "s3cret-value"  # in the bad field where the shape allows: never in a log line
+NOT_BASE64 = f"{SECRET}!not*base64"
+
+
+def _drop(*path: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(event: dict[str, Any]) -> None:
+        holder = event
+        for name in path[:-1]:
+            holder = holder[name]
+        del holder[path[-1]]
+
+    return mutate
+
+
+def _set(*path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(event: dict[str, Any]) -> None:
+        holder = event
+        for name in path[:-1]:
+            holder = holder[name]
+        holder[path[-1]] = value
+
+    return mutate
+
+
+def _header(value: Any) -> Callable[[dict[str, Any]], None]:
+    """A header `x-odd` with `value`, in whichever header field the event reads."""
+
+    def mutate(event: dict[str, Any]) -> None:
+        field = "multiValueHeaders" if "multiValueHeaders" in event else "headers"
+        event[field]["x-odd"] = value
+
+    return mutate
+
+
+def _body(text: Any, *, as_base64: bool) -> Callable[[dict[str, Any]], None]:
+    return (
+        _set("body", value=text)
+        if not as_base64
+        else _both(_set("body", value=text), _set("isBase64Encoded", value=True))
+    )
+
+
+def _both(*mutations: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    def mutate(event: dict[str, Any]) -> None:
+        for mutation in mutations:
+            mutation(event)
+
+    return mutate
+
+
+V1_KINDS, ALL_KINDS = ("apigw_v1", "alb"), KINDS
+# (what is wrong, the kinds it applies to, how, the status, what the log line says)
+MALFORMED: list[tuple[str, tuple[str, ...], Callable[[dict[str, Any]], None], int, str]] = [
+    ("body not base64", ALL_KINDS, _body(NOT_BASE64, as_base64=True), 400, "`body` is not base64"),
+    ("body badly padded", ALL_KINDS, _body("e30", as_base64=True), 400, "`body` is not base64"),
+    ("body beyond ASCII as base64", ALL_KINDS, _body("e30=\u00e4", as_base64=True), 400, "`body` is not base64"),
+    ("body not a string", ALL_KINDS, _set("body", value={"name": SECRET}), 400, "`body` is not a string"),
+    ("body with a lone surrogate", ALL_KINDS, _body(SECRET + "\ud800", as_base64=False), 400, "`body` is not UTF-8 text"),
+    ("isBase64Encoded not a boolean", ALL_KINDS, _set("isBase64Encoded", value="yes"), 400, "`isBase64Encoded`"),
+    ("50 MiB of base64", ALL_KINDS, _body("QUFB" * (50 * 2**20 // 4), as_base64=True), 413, "`body` is longer than 65536 bytes"),
+    ("50 MiB of non-base64, told by length", ALL_KINDS, _body("!" * 50 * 2**20, as_base64=True), 413, "`body` is longer"),
+    ("text body over the limit", ALL_KINDS, _body("x" * (LIMIT + 1), as_base64=False), 413, "`body` is longer"),
+    ("header value not a string", ALL_KINDS, _header(7), 400, "is not an object of strings"),
+    ("header value with a lone surrogate", ALL_KINDS, _header(SECRET + "\udc80"), 400, "is not an object of strings"),
+    ("headers not an object", ALL_KINDS, _set("headers", value=[SECRET]), 400, "`headers`"),
+    ("no httpMethod", V1_KINDS, _drop("httpMethod"), 400, "`httpMethod` is missing"),
+    ("httpMethod not a string", V1_KINDS, _set("httpMethod", value=["GET"]), 400, "`httpMethod` is not a string"),
+    ("no path", V1_KINDS, _drop("path"), 400, "`path` is missing"),
+    ("multi-value header not a list", V1_KINDS, _header(SECRET), 400, "`multiValueHeaders`"),
+    ("multi-value header an empty list", V1_KINDS, _header([]), 400, "`multiValueHeaders`"),
+    ("query parameters not an object", V1_KINDS, _both(_drop("multiValueQueryStringParameters"), _set("queryStringParameters", value=[SECRET])), 400, "`queryStringParameters`"),
+    ("multi-value query not lists", V1_KINDS, _set("multiValueQueryStringParameters", value={"limit": 1}), 400, "`multiValueQueryStringParameters`"),
+    ("requestContext not an object", ("apigw_v1",), _set("requestContext", value=SECRET), 400, "`requestContext` is not an object"),
+    ("an unknown payload version", ("apigw_v1",), _set("version", value="3.0"), 400, "`version`"),
+    ("request id with a lone surrogate", ("apigw_v1", "apigw_v2"), _set("requestContext", "requestId", value=SECRET + "\ud800"), 400, "`requestContext.requestId` is not a string"),
+    ("source address not a string", ("apigw_v1",), _set("requestContext", "identity", "sourceIp", value=7), 400, "`requestContext.identity.sourceIp` is not a string"),
+    ("called path with a lone surrogate", ("apigw_v1",), _set("requestContext", "path", value=f"/prod/{SECRET}\udc80"), 400, "`requestContext.path` is not a string"),
+    ("no rawPath", ("apigw_v2",), _drop("rawPath"), 400, "`rawPath` is missing"),
+    ("no rawQueryString", ("apigw_v2",), _drop("rawQueryString"), 400, "`rawQueryString` is missing"),
+    ("no headers", ("apigw_v2",), _drop("headers"), 400, "`headers` is missing"),
+    ("no requestContext", ("apigw_v2",), _drop("requestContext"), 400, "`requestContext` is missing"),
+    ("no requestContext.http", ("apigw_v2",), _drop("requestContext", "http"), 400, "`requestContext.http` is missing"),
+    ("no method", ("apigw_v2",), _drop("requestContext", "http", "method"), 400, "`requestContext.http.method` is missing"),
+    ("no protocol", ("apigw_v2",), _drop("requestContext", "http", "protocol"), 400, "`requestContext.http.protocol` is missing"),
+    ("no sourceIp", ("apigw_v2",), _drop("requestContext", "http", "sourceIp"), 400, "`requestContext.http.sourceIp` is missing"),
+    ("cookies not a list", ("apigw_v2",), _set("cookies", value=SECRET), 400, "`cookies`"),
+    ("path parameters not strings", ("apigw_v2",), _set("pathParameters", value={"proxy": 7}), 400, "`pathParameters`"),
+]  # fmt: skip
+MALFORMED_CASES = [
+    pytest.param(kind, mutate, status, reason, id=f"{kind}: {what}")
+    for what, kinds, mutate, status, reason in MALFORMED
+    for kind in kinds
+]
+
+
+def response_fields(event: dict[str, Any], kind: str) -> set[str]:
+    """The members of the answer the event's kind expects (multi-value when it is)."""
+    if kind == "apigw_v2":
+        return {"statusCode", "headers", "cookies", "body", "isBase64Encoded"}
+    headers = "multiValueHeaders" if "multiValueHeaders" in event else "headers"
+    return {"statusCode", headers, "body", "isBase64Encoded"}
+
+
+def assert_refused(answer: Answer, lines: list[dict[str, Any]], status: int, reason: str) -> None:
+    """The answer is the service's problem with its usual headers, and the log says why."""
+    assert answer.status == status
+    problem = answer.json()
+    slug = "bad-request" if status == 400 else "body-too-large"
+    assert problem["type"] == f"urn:customer-api:problem:{slug}"
+    assert problem["status"] == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["x-request-id"] == answer.aws_request_id
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["cache-control"] == "no-store"
+    (refused,) = [line for line in lines if line["event"] == "lambda_event_refused"]
+    assert reason in refused["reason"], refused["reason"]
+    assert refused["level"] == "warning" and refused["status"] == status
+    assert refused["aws_request_id"] == answer.aws_request_id
+    (access,) = [line for line in lines if line["event"] == "request"]
+    assert (access["status"], access["route"]) == (status, None)
+
+
+def call_handler(
+    module: ModuleType, event: Any, capsys: pytest.CaptureFixture[str]
+) -> tuple[Answer, list[dict[str, Any]], str]:
+    """The handler's answer to `event`, the lines it logged, and all it wrote."""
+    context = SimpleNamespace(
+        aws_request_id="0c3e2d1b-0000-4000-8000-0000000000ee", function_name="customer-api"
+    )
+    capsys.readouterr()
+    raw = module.handler(event, context)
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return Answer(raw, context.aws_request_id), lines, out
+
+
+@pytest.mark.parametrize(("kind", "mutate", "status", "reason"), MALFORMED_CASES)
+def test_every_malformed_event_gets_its_problem_and_a_log_line_saying_why(
+    lambda_module: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    mutate: Callable[[dict[str, Any]], None],
+    status: int,
+    reason: str,
+) -> None:
+    invoke = Invoker(lambda_module, KIND_PLACEMENTS[kind])
+    body = json.dumps({"name": "Never", "email": "never@example.com"}).encode()
+    event = invoke.event("POST", invoke.url("/customers"), body=body)
+    mutate(event)
+    answer, lines, out = call_handler(lambda_module, event, capsys)
+    assert_refused(answer, lines, status, reason)
+    assert set(answer.raw) == response_fields(event, kind)
+    assert SECRET not in out
+    assert invoke("GET", invoke.url("/customers")).json() == []
+
+
+@pytest.mark.parametrize("event", [None, [], "text", 7, {}], ids=repr)
+def test_an_event_that_is_no_request_at_all_is_a_400(
+    lambda_module: ModuleType, capsys: pytest.CaptureFixture[str], event: Any
+) -> None:
+    answer, lines, _ = call_handler(lambda_module, event, capsys)
+    assert_refused(answer, lines, 400, "")
+    assert set(answer.raw) == {"statusCode", "headers", "body", "isBase64Encoded"}
+
+
+def test_a_path_beyond_ascii_is_read_as_its_utf8(invoke: Invoker) -> None:
+    """API Gateway hands over a path sent in raw UTF-8 as text: the app gets its bytes."""
+    missing = invoke("GET", invoke.url("/customers/caf\u00e9\u20ac"))
+    assert missing.status == 404
+    assert missing.json()["type"] == "urn:customer-api:problem:not-found"
+
+
+def test_a_query_beyond_ascii_is_read_as_its_utf8(lambda_module: ModuleType) -> None:
+    invoke = Invoker(lambda_module, KIND_PLACEMENTS["apigw_v2"])
+    created = create(invoke, "caf\u00e9@example.com")
+    assert created.status == 201
+    found = invoke("GET", invoke.url("/customers"), query="email=caf\u00e9@example.com")
+    assert found.status == 200 and found.json() == [created.json()]

@@ -37,6 +37,8 @@ PROBLEM_TYPES = {
     "email-taken": 409,
     "idempotency-key-in-use": 409,
     "idempotency-key-reused": 422,
+    "idempotency-key-limit": 429,
+    "idempotency-keys-exhausted": 503,
     "precondition-failed": 412,
     "body-too-large": 413,
     "unsupported-media-type": 415,
@@ -427,9 +429,15 @@ def test_create_declares_idempotency_key_and_its_answers(
     )
     assert parameter["schema"]["maxLength"] == 255
     responses = create["responses"]
-    assert "Retry-After" in responses["409"]["headers"]
-    for status in ("201", "400", "409", "422"):
+    for status in ("409", "429", "503"):
+        assert "Retry-After" in responses[status]["headers"], status
+    # Replayed are the answers the store decided; refusals before it are not recorded.
+    for status in ("201", "409"):
         assert "Idempotent-Replayed" in responses[status]["headers"], status
+    for status in ("400", "413", "415", "422"):
+        assert "Idempotent-Replayed" not in responses[status]["headers"], status
+    for status, slug in (("429", "idempotency-key-limit"), ("503", "idempotency-keys-exhausted")):
+        assert slug in responses[status]["content"][PROBLEM_JSON]["examples"], status
     # and the answers are as documented
     conformance = Conformance(document)
     keyed = {"Idempotency-Key": "doc-key"}

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from customers.stores import sqlite as db
-from db import EmailTaken, IdempotencyRecord, ListQuery
+from db import (
+    EmailTaken,
+    IdempotencyKeysExhausted,
+    IdempotencyLimits,
+    IdempotencyRecord,
+    ListQuery,
+)
 
 # The layout of schema version 1, as files made by earlier releases hold it.
 SCHEMA_V1 = """
@@ -37,6 +44,21 @@ CREATE INDEX customers_listing ON customers (created_at, id);
 CREATE INDEX customers_business ON customers (business_id, created_at, id);
 PRAGMA user_version = 2;
 """
+
+
+# Version 3: version 2 and the idempotency records, which name no owner yet.
+SCHEMA_V3 = (
+    SCHEMA_V2.replace("PRAGMA user_version = 2;", "")
+    + """
+CREATE TABLE idempotency_keys (
+    scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, token TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, status INTEGER, headers TEXT NOT NULL, body BLOB NOT NULL,
+    customer_id TEXT, PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+PRAGMA user_version = 3;
+"""
+)
 
 
 def user_version(path: Path) -> int:
@@ -134,7 +156,38 @@ def test_a_version_2_file_gains_the_idempotency_table_with_every_row_kept(
         assert store.claim_idempotency_key(claim, now=2) == claim
     finally:
         store.close()
-    assert user_version(path) == db.SCHEMA_VERSION == 3
+    assert user_version(path) == db.SCHEMA_VERSION
+
+
+def test_a_version_3_file_counts_its_records_against_their_scope(tmp_path: Path) -> None:
+    # GIVEN a file whose client "c1" holds two live records and one expired
+    path = tmp_path / "v3.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA_V3)
+        conn.executemany(
+            "INSERT INTO idempotency_keys VALUES (?, ?, 'f', 't', ?, 201, '[]', x'', NULL)",
+            [("c1", "k1", 1000), ("c1", "k2", 1000), ("c1", "gone", 10)],
+        )
+    conn.close()
+    limits = IdempotencyLimits(per_client=2, total=3, lifetime=100)
+    store = db.SqliteStore(str(path))
+    try:
+        # THEN they count against it as its own, and against the store's bound
+        with pytest.raises(IdempotencyKeysExhausted) as refused:
+            store.claim_idempotency_key(
+                IdempotencyRecord("c1", "k3", "f", "t", 500, owner="c1"), now=20, limits=limits
+            )
+        assert refused.value.per_client and refused.value.retry_after == 980
+        other = IdempotencyRecord("c2", "k1", "f", "t", 500, owner="c2")
+        assert store.claim_idempotency_key(other, now=20, limits=limits) is None
+        with pytest.raises(IdempotencyKeysExhausted) as full:
+            store.claim_idempotency_key(replace(other, key="k2"), now=20, limits=limits)
+        assert not full.value.per_client and full.value.retry_after == 480
+        kept = store.claim_idempotency_key(replace(other, scope="c1"), now=20, limits=limits)
+        assert kept is not None and kept.owner == "c1" and kept.status == 201
+    finally:
+        store.close()
+    assert user_version(path) == db.SCHEMA_VERSION
 
 
 def test_expired_idempotency_records_are_purged_as_keys_are_claimed(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from db import (
     CustomerRecord,
     CustomerStore,
     EmailTaken,
+    IdempotencyKeysExhausted,
+    IdempotencyLimits,
     IdempotencyRecord,
     ListQuery,
     VersionMismatch,
@@ -339,3 +341,80 @@ def test_a_create_refused_for_its_email_leaves_the_key_held(store: CustomerStore
     assert store.claim_idempotency_key(held("retry"), now=NOW + 1) == claim
     assert len(store.list_page(ListQuery(limit=10)).items) == 1
     store.complete_idempotency_key(answered(claim, 409))  # the 409 is then recorded
+
+
+# --- bounds on live idempotency records ---------------------------------------------------
+
+LIFETIME = 86400 + 30  # a hold, then a day
+LIMITS = IdempotencyLimits(per_client=2, total=3, lifetime=LIFETIME)
+# DynamoDB counts a record until the end of the hour its lifetime ends in.
+LONGEST_WAIT = LIFETIME + 3600
+
+
+def owned(owner: str, key: str, *, now: int = NOW) -> IdempotencyRecord:
+    """A claim of `key` made at `now` by a request of client `owner`."""
+    return IdempotencyRecord(
+        "scope-a", key, "fingerprint-1", f"{owner}:{key}", now + 30, owner=owner
+    )
+
+
+def kept(claim: IdempotencyRecord) -> IdempotencyRecord:
+    """`claim` answered, its answer kept a day from its claim."""
+    return replace(answered(claim), expires_at=claim.expires_at - 30 + 86400)
+
+
+def test_a_client_past_its_bound_gets_no_new_key_but_its_known_keys(store: CustomerStore) -> None:
+    # GIVEN client a holds two live records, one answered and one in flight
+    first, second = owned("a", "k1"), owned("a", "k2")
+    assert store.claim_idempotency_key(first, now=NOW, limits=LIMITS) is None
+    store.complete_idempotency_key(kept(first))
+    assert store.claim_idempotency_key(second, now=NOW, limits=LIMITS) is None
+    # WHEN it claims a third key, THEN it is refused, naming the client, with a wait
+    with pytest.raises(IdempotencyKeysExhausted) as refused:
+        store.claim_idempotency_key(owned("a", "k3"), now=NOW + 1, limits=LIMITS)
+    assert refused.value.per_client
+    assert 0 < refused.value.retry_after <= LONGEST_WAIT
+    # AND its known keys are still found, answered or in flight
+    retry = replace(owned("a", "k1"), token="retry")
+    assert store.claim_idempotency_key(retry, now=NOW + 1, limits=LIMITS) == kept(first)
+    retry = replace(owned("a", "k2"), token="retry")
+    assert store.claim_idempotency_key(retry, now=NOW + 1, limits=LIMITS) == second
+    # AND another client has room of its own
+    assert store.claim_idempotency_key(owned("b", "k3"), now=NOW + 1, limits=LIMITS) is None
+
+
+def test_a_full_store_refuses_every_client_a_new_key(store: CustomerStore) -> None:
+    for owner, key in (("a", "k1"), ("a", "k2"), ("b", "k3")):
+        assert store.claim_idempotency_key(owned(owner, key), now=NOW, limits=LIMITS) is None
+    for owner in ("b", "c"):
+        with pytest.raises(IdempotencyKeysExhausted) as refused:
+            store.claim_idempotency_key(owned(owner, "k4"), now=NOW, limits=LIMITS)
+        assert not refused.value.per_client
+        assert 0 < refused.value.retry_after <= LONGEST_WAIT
+    # a client at its own bound hears of that first
+    with pytest.raises(IdempotencyKeysExhausted) as refused:
+        store.claim_idempotency_key(owned("a", "k4"), now=NOW, limits=LIMITS)
+    assert refused.value.per_client
+
+
+def test_letting_go_of_a_key_makes_room_at_once(store: CustomerStore) -> None:
+    first = owned("a", "k1")
+    for claim in (first, owned("a", "k2")):
+        assert store.claim_idempotency_key(claim, now=NOW, limits=LIMITS) is None
+    store.release_idempotency_key(first)
+    assert store.claim_idempotency_key(owned("a", "k3"), now=NOW, limits=LIMITS) is None
+    with pytest.raises(IdempotencyKeysExhausted):
+        store.claim_idempotency_key(owned("a", "k4"), now=NOW, limits=LIMITS)
+
+
+def test_expired_records_make_room(store: CustomerStore) -> None:
+    for key in ("k1", "k2"):
+        claim = owned("a", key)
+        assert store.claim_idempotency_key(claim, now=NOW, limits=LIMITS) is None
+        store.complete_idempotency_key(kept(claim))
+    later = NOW + LONGEST_WAIT
+    for key in ("k3", "k4"):
+        claim = owned("a", key, now=later)
+        assert store.claim_idempotency_key(claim, now=later, limits=LIMITS) is None
+    with pytest.raises(IdempotencyKeysExhausted):
+        store.claim_idempotency_key(owned("a", "k5", now=later), now=later, limits=LIMITS)
