@@ -52,6 +52,7 @@ SWAGGER_UI_ASSETS = frozenset(
     | {"favicon-32x32.png", "favicon-16x16.png"}
 )
 REF = "#/components/schemas/{model}"
+STORE_DOWN = "service-unavailable"
 API_VERSION = "1.0.0"
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -181,11 +182,12 @@ def _responses(ok: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
     return responses
 
 
-def _data_errors(*, body: bool, query: bool) -> dict[str, Any]:
+def _data_errors(*, body: bool, query: bool, writes: bool = False) -> dict[str, Any]:
     """What every data operation can answer besides its own errors.
 
     A body is read under a deadline and a size limit; the key check runs before
-    anything else; rate limits (RATE_LIMIT) count each key.
+    anything else; rate limits (RATE_LIMIT) count each key; a write the DynamoDB store
+    keeps losing to concurrent changes of the customer is a 503.
     """
     errors: dict[str, Any] = {}
     if body or query:
@@ -196,7 +198,11 @@ def _data_errors(*, body: bool, query: bool) -> dict[str, Any]:
     errors["401"] = _problem(
         "No valid API key (when the service has keys).",
         "unauthorized",
-        **{"WWW-Authenticate": _header('`Bearer realm="customer-api"`, with an error if any.')},
+        **{
+            "WWW-Authenticate": _header(
+                '`Bearer realm="customer-api"`, with an error if any.', required=True
+            )
+        },
     )
     if body:
         errors["408"] = _problem("The body did not arrive in time.", "request-timeout")
@@ -211,6 +217,12 @@ def _data_errors(*, body: bool, query: bool) -> dict[str, Any]:
         **{"Retry-After": {**HEADER_RETRY_AFTER, "required": True}, **RATE_LIMIT_HEADERS},
     )
     errors["500"] = _problem("Unexpected failure.", "internal-error")
+    if writes:
+        errors["503"] = _problem(
+            "The store could not make the change for now (on DynamoDB: too many concurrent"
+            " changes of the customer); nothing changed, try again.",
+            STORE_DOWN,
+        )
     return errors
 
 
@@ -352,7 +364,7 @@ def _create_responses(customer: dict[str, Any]) -> dict[str, Any]:
             **{"Idempotent-Replayed": HEADER_REPLAYED},
         ),
         {
-            **_data_errors(body=True, query=True),
+            **_data_errors(body=True, query=True, writes=True),
             "409": _problem(
                 "Another customer already uses this email, or a request with this"
                 " `Idempotency-Key` is still running (see `Retry-After`).",
@@ -528,7 +540,7 @@ def _customer_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any])
                     _customer_ok("200", "Changed.", customer),
                     {
                         **_errors(NO_CUSTOMER, TAKEN, STALE),
-                        **_data_errors(body=True, query=True),
+                        **_data_errors(body=True, query=True, writes=True),
                     },
                 ),
                 parameters=[IF_MATCH],
@@ -551,7 +563,7 @@ def _customer_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any])
                     _customer_ok("200", "Replaced.", customer),
                     {
                         **_errors(NO_CUSTOMER, TAKEN, STALE),
-                        **_data_errors(body=True, query=True),
+                        **_data_errors(body=True, query=True, writes=True),
                     },
                 ),
                 parameters=[IF_MATCH],
@@ -571,7 +583,10 @@ def _customer_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any])
                 " customer is unchanged since.",
                 _responses(
                     {"204": {"description": "Deleted; no body."}},
-                    {**_errors(NO_CUSTOMER, STALE), **_data_errors(body=False, query=True)},
+                    {
+                        **_errors(NO_CUSTOMER, STALE),
+                        **_data_errors(body=False, query=True, writes=True),
+                    },
                 ),
                 parameters=[IF_MATCH],
                 security=KEY_REQUIRED,
@@ -585,13 +600,15 @@ def _business_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any])
         company = _json(_ref("Business"), examples=examples["business"])
         return {"200": {"description": "The company.", "content": company}}
 
+    register_down = (
+        "The business register is unavailable, the breaker is open, or too many lookups wait on it."
+    )
     upstream = {
         "502": _problem("The business register failed.", "upstream-error"),
         "503": _problem(
-            "The business register is unavailable, the breaker is open, or too many lookups"
-            " wait on it.",
+            register_down,
             "upstream-unavailable",
-            **{"Retry-After": HEADER_RETRY_AFTER},
+            **{"Retry-After": {**HEADER_RETRY_AFTER, "required": True}},
         ),
         "504": _problem("The business register did not answer in time.", "upstream-timeout"),
     }
@@ -696,11 +713,7 @@ def _service_paths(examples: dict[str, dict[str, Any]]) -> dict[str, Any]:
                     },
                     {
                         **_open_errors(),
-                        "503": _problem(
-                            "The store does not answer.",
-                            "service-unavailable",
-                            **{"Retry-After": HEADER_RETRY_AFTER},
-                        ),
+                        "503": _problem("The store does not answer.", STORE_DOWN),
                     },
                 ),
                 security=[],

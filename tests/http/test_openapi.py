@@ -31,7 +31,7 @@ from customers.view_helpers import MAX_ID_LENGTH
 from customers.web import problems
 from customers.web.problems import PROBLEM_JSON, TYPE_PREFIX
 from customers.web.security import OPEN_PATHS
-from tests.conftest import Customers, LiveServer
+from tests.conftest import TEST_SETTINGS, Customers, LiveServer
 
 # The docs page's own files: served by the service, not part of the API.
 UNDOCUMENTED = {"/docs/init.js", "/docs/{asset}"}
@@ -380,14 +380,52 @@ def test_every_operation_documents_what_any_request_can_get(document: dict[str, 
             assert problems_400 == {"validation-error", "bad-request"}, (path, method)
 
 
-def test_retry_after_is_documented_on_every_429_and_503(document: dict[str, Any]) -> None:
+def test_retry_after_is_documented_where_it_is_sent(document: dict[str, Any]) -> None:
+    # Sent on every 429 and with upstream-unavailable; a store outage's 503 carries none.
     seen = 0
     for path, _, operation in operations(document):
-        for status in ("429", "503"):
-            if status in operation["responses"]:
-                assert "Retry-After" in operation["responses"][status]["headers"], (path, status)
+        for status, response in operation["responses"].items():
+            slugs = set(response.get("content", {}).get(PROBLEM_JSON, {}).get("examples", {}))
+            if status == "429" or "upstream-unavailable" in slugs:
+                assert "Retry-After" in response["headers"], (path, status)
                 seen += 1
-    assert seen >= 11
+            elif slugs == {"service-unavailable"}:
+                assert "Retry-After" not in response["headers"], (path, status)
+    assert seen >= 10
+
+
+def test_the_store_s_503_is_documented_where_the_store_gives_one(
+    app_settings: dict[str, Any], tmp_path: Any, document: dict[str, Any]
+) -> None:
+    # A write the DynamoDB store keeps losing to concurrent changes is a 503, as is
+    # /health while the store does not answer; no other operation gets one from the store.
+    documented = {
+        (path, method)
+        for path, method, operation in operations(document)
+        if "service-unavailable"
+        in operation["responses"]
+        .get("503", {})
+        .get("content", {})
+        .get(PROBLEM_JSON, {})
+        .get("examples", {})
+    }
+    assert documented == {
+        ("/health", "get"),
+        ("/customers", "post"),
+        ("/customers/{customerId}", "patch"),
+        ("/customers/{customerId}", "put"),
+        ("/customers/{customerId}", "delete"),
+    }
+    application = create_app(
+        {**app_settings, "CUSTOMER_STORE": "sqlite", "SQLITE_PATH": str(tmp_path / "c.db")}
+    )
+    application.extensions["customer_store"].close()
+    try:
+        health = application.test_client().get("/health")
+        assert health.status_code == 503 and "Retry-After" not in health.headers
+        Conformance(document).check("/health", "get", health)
+    finally:
+        application.extensions["business_client"].close()
 
 
 def test_patch_is_documented_as_merge_patch_and_both_media_types_are_taken(
@@ -531,6 +569,12 @@ def test_headers_the_service_always_sends_are_required(document: dict[str, Any])
         assert one[method]["responses"][status]["headers"]["ETag"]["required"] is True
     # include=business answers carry no ETag, so the 200 of a GET does not promise one
     assert "required" not in one["get"]["responses"]["200"]["headers"]["ETag"]
+    for path, method, operation in operations(document):
+        if "401" in operation["responses"]:
+            headers = operation["responses"]["401"]["headers"]
+            assert headers["WWW-Authenticate"]["required"] is True, (path, method)
+    lookup = document["paths"]["/businesses/{businessId}"]["get"]["responses"]["503"]
+    assert lookup["headers"]["Retry-After"]["required"] is True
 
 
 def test_every_header_marked_required_is_sent(
@@ -549,6 +593,14 @@ def test_every_header_marked_required_is_sent(
     conformance.check("/", "get", client.get("/"))
     conformance.check("/openapi.json", "get", client.get("/openapi.json"))
     conformance.check("/docs", "get", client.get("/docs"))
+    keyed = create_app({**TEST_SETTINGS, "API_KEYS": ("a-key",)})
+    try:
+        refused = keyed.test_client().get("/customers")
+        assert refused.status_code == 401
+        conformance.check("/customers", "get", refused)
+    finally:
+        keyed.extensions["customer_store"].close()
+        keyed.extensions["business_client"].close()
 
 
 def test_create_links_to_the_customer_by_id_with_its_etag(document: dict[str, Any]) -> None:
