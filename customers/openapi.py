@@ -386,7 +386,7 @@ def _create_responses(customer: dict[str, Any]) -> dict[str, Any]:
 
 
 def _customer_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any]) -> dict[str, Any]:
-    """`fields`: the parameter schemas the models give (see `_model_fields`)."""
+    """`fields`: the parameter schemas the models give (see `_parameter_schemas`)."""
     path_id = {
         "name": "customerId",
         "in": "path",
