@@ -15,7 +15,8 @@ help:
 	@echo "            bulk import against a bare executemany"
 	@echo "make profile  where a request's time goes (cProfile; python -m bench.profile --py-spy)"
 	@echo "make e2e    end-to-end checks: newman with and without keys, the OpenAPI linters,"
-	@echo "            the docs page in a browser, the README's commands"
+	@echo "            clients generated in TypeScript and Java, Schemathesis, the docs page"
+	@echo "            in a browser, the README's commands"
 	@echo "make dev    flask's development server with the reloader"
 	@echo "make moto   a local DynamoDB endpoint (moto) on 127.0.0.1:$(MOTO_PORT)"
 
@@ -103,14 +104,21 @@ build-ApiFunction:
 		--target "$(ARTIFACTS_DIR)" .
 	rm -rf "$(ARTIFACTS_DIR)"/customer_api-*.dist-info "$(ARTIFACTS_DIR)/bin" build *.egg-info
 
-# Debian's Chromium for the docs check (installed when missing); newman, playwright-core,
-# Spectral and Redocly from package-lock.json (npm ci when node_modules is missing or older
-# than the lock); the development tools for the README walk's `make moto`.
+# Debian's packages, those missing installed in one go: Chromium for the docs check, a JDK
+# and the Jakarta annotations for the generated Java client (path:package pairs). newman,
+# playwright-core, Spectral, Redocly, openapi-typescript, openapi-fetch and TypeScript from
+# package-lock.json (npm ci when node_modules is missing or older than the lock);
+# openapi-generator, Schemathesis and the development tools for the README walk's
+# `make moto` from requirements-dev.txt.
+E2E_DEBIAN := /usr/bin/chromium:chromium /usr/bin/javac:default-jdk-headless \
+	/usr/share/java/jakarta-annotation-api.jar:libjakarta-annotation-api-java
 e2e: $(VENV)/.dev-installed node_modules/.installed
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=; \
+	for pair in $(E2E_DEBIAN); do [ -e "$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
 	bash e2e/run.sh
 

@@ -66,12 +66,13 @@ HOLD_SECONDS = 30
 RECORDED_STATUSES = frozenset({201, 409})
 RECORDED_HEADERS = ("Content-Type", "Location", "ETag")
 SHARED_SCOPE = "-"  # without API keys: one client
-_VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")  # printable ASCII, no control characters
+# Printable ASCII, no control characters; the OpenAPI document publishes this form.
+VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 
 
 def parse_key(value: str) -> str:
     """The header's value as a key; raises the 400 problem naming the header."""
-    if not _VALID_KEY.fullmatch(value):
+    if not VALID_KEY.fullmatch(value):
         raise ValidationFailed(
             f"The {HEADER} header is not valid.",
             errors=field_errors([(HEADER, "must be 1 to 255 printable ASCII characters")]),

@@ -6,12 +6,18 @@ The document is a contract that tools read: generated clients, Spectral and Redo
 configured or not (a client generated from a development instance must still be able
 to send one), every operation carries an id, a tag, a description, its security and
 every response it can give, and every problem type the service sends is listed.
+
+It says only what the server means: no `default` on a request member (a generator
+reads one as "absent is this value"), one schema per answer, each parameter with the
+form the server checks (read from the declaration the server checks it with), as
+`required` every header that is always sent, and examples that are real answers.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import re
 from functools import lru_cache
 from http import HTTPStatus
 from importlib.util import find_spec
@@ -20,7 +26,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
+from customers.idempotency import VALID_KEY
+from customers.paging import CURSOR_FORM
+from customers.preconditions import READABLE
 from customers.routes import DEFAULT_LIMIT, MAX_LIMIT
+from customers.view_helpers import MAX_ID_LENGTH
 from customers.web.problems import PROBLEM_JSON, TYPE_PREFIX, NotFound
 
 bp = Blueprint("docs", __name__)
@@ -42,6 +52,7 @@ SWAGGER_UI_ASSETS = frozenset(
     | {"favicon-32x32.png", "favicon-16x16.png"}
 )
 REF = "#/components/schemas/{model}"
+STORE_DOWN = "service-unavailable"
 API_VERSION = "1.0.0"
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -110,18 +121,37 @@ def _ref(name: str, kind: str = "schemas") -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
-def _json(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
-    return {media: {"schema": schema}}
+def _json(
+    schema: dict[str, Any],
+    media: str = "application/json",
+    *,
+    examples: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": schema}
+    if examples:
+        content["examples"] = examples
+    return {media: content}
 
 
-def _header(description: str, **schema: Any) -> dict[str, Any]:
-    return {"description": description, "schema": {"type": "string", **schema}}
+def _header(description: str, *, required: bool = False, **schema: Any) -> dict[str, Any]:
+    """A response header; `required` when the service sends it on every such answer."""
+    header: dict[str, Any] = {"description": description, "schema": {"type": "string", **schema}}
+    if required:
+        header["required"] = True
+    return header
+
+
+def _pattern(form: re.Pattern[str]) -> str:
+    """A regex the server applies with `fullmatch`, as a JSON Schema pattern (anchored)."""
+    return f"^(?:{form.pattern})$"
 
 
 HEADER_REQUEST_ID = _header(
-    "The request's id: the client's when it is 1 to 128 of `[A-Za-z0-9._:-]`, else a new one."
+    "The request's id: the client's when it is 1 to 128 of `[A-Za-z0-9._:-]`, else a new one.",
+    required=True,
 )
-HEADER_ETAG = _header('The customer\'s current version, a strong tag such as `"3"`.')
+ETAG_DESCRIPTION = 'The customer\'s current version, a strong tag such as `"3"`.'
+HEADER_ETAG = _header(ETAG_DESCRIPTION, required=True)
 HEADER_RETRY_AFTER = _header("Seconds to wait before trying again.", pattern="^[0-9]+$")
 HEADER_LINK = _header(
     'RFC 8288 link to the next page, `</customers?...&cursor=...>; rel="next"`; absent on'
@@ -161,15 +191,17 @@ def _responses(ok: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
 
 
 RATE_LIMITED = (
-    "Too many requests (when RATE_LIMIT is set, or after too many requests without a valid key)"
+    "Too many requests: RATE_LIMIT counts per key across every route; without a key, per client"
+    " and per address block, and wrong keys count too"
 )
 
 
-def _data_errors(*, body: bool, query: bool) -> dict[str, Any]:
+def _data_errors(*, body: bool, query: bool, writes: bool = False) -> dict[str, Any]:
     """What every data operation can answer besides its own errors.
 
     A body is read under a deadline and a size limit; the key check runs before
-    anything else; rate limits (RATE_LIMIT) count each key.
+    anything else; rate limits (RATE_LIMIT) count each key; a write the DynamoDB store
+    keeps losing to concurrent changes of the customer is a 503.
     """
     errors: dict[str, Any] = {}
     if body or query:
@@ -180,7 +212,11 @@ def _data_errors(*, body: bool, query: bool) -> dict[str, Any]:
     errors["401"] = _problem(
         "No valid API key (when the service has keys).",
         "unauthorized",
-        **{"WWW-Authenticate": _header('`Bearer realm="customer-api"`, with an error if any.')},
+        **{
+            "WWW-Authenticate": _header(
+                '`Bearer realm="customer-api"`, with an error if any.', required=True
+            )
+        },
     )
     if body:
         errors["408"] = _problem("The body did not arrive in time.", "request-timeout")
@@ -194,6 +230,12 @@ def _data_errors(*, body: bool, query: bool) -> dict[str, Any]:
         **{"Retry-After": {**HEADER_RETRY_AFTER, "required": True}, **RATE_LIMIT_HEADERS},
     )
     errors["500"] = _problem("Unexpected failure.", "internal-error")
+    if writes:
+        errors["503"] = _problem(
+            "The store could not make the change for now (on DynamoDB: too many concurrent"
+            " changes of the customer); nothing changed, try again.",
+            STORE_DOWN,
+        )
     return errors
 
 
@@ -231,26 +273,70 @@ def _operation(
     return operation
 
 
-def _body(name: str, media: str, description: str) -> dict[str, Any]:
-    return {"required": True, "description": description, "content": _json(_ref(name), media)}
+def _body(name: str, media: str, description: str, examples: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "description": description,
+        "content": _json(_ref(name), media, examples=examples),
+    }
 
 
-def _customer_ok(status: str, description: str, **headers: Any) -> dict[str, Any]:
+def _link(operation_id: str, description: str, *, if_match: bool) -> dict[str, Any]:
+    """A link to an operation on the customer in the answer, with its ETag as If-Match."""
+    parameters = {"customerId": "$response.body#/id"}
+    if if_match:
+        parameters["header.If-Match"] = "$response.header.ETag"
+    return {"operationId": operation_id, "parameters": parameters, "description": description}
+
+
+# From an answer that holds a customer and its ETag to what can be done with it next.
+CUSTOMER_LINKS = {
+    "getCustomer": _link("getCustomer", "The customer, by its `id`.", if_match=False),
+    "patchCustomer": _link(
+        "patchCustomer", "Change some fields, only if it is still this version.", if_match=True
+    ),
+    "replaceCustomer": _link(
+        "replaceCustomer", "Replace it, only if it is still this version.", if_match=True
+    ),
+    "deleteCustomer": _link(
+        "deleteCustomer", "Delete it, only if it is still this version.", if_match=True
+    ),
+}
+# The next page: its cursor, with the limit and filters of the page that gave it.
+NEXT_PAGE_LINKS = {
+    "nextPage": {
+        "operationId": "listCustomers",
+        "parameters": {
+            "cursor": "$response.header.Next-Cursor",
+            **{name: f"$request.query.{name}" for name in ("limit", "email", "businessId")},
+        },
+        "description": "The next page, while `Next-Cursor` is sent.",
+    }
+}
+
+
+def _customer_ok(
+    status: str, description: str, content: dict[str, Any], **headers: Any
+) -> dict[str, Any]:
     return {
         status: {
             "description": description,
             "headers": {"ETag": HEADER_ETAG, **headers},
-            "content": _json(_ref("Customer")),
+            "content": content,
+            "links": CUSTOMER_LINKS,
         }
     }
 
 
+# What `customers.preconditions` reads; any other value is read as matching no ETag (412).
+ENTITY_TAGS = {"type": "string", "pattern": _pattern(READABLE), "examples": ['"1"']}
 IF_MATCH = {
     "name": "If-Match",
     "in": "header",
     "required": False,
-    "description": "Act only if the customer still has one of these ETags; else 412.",
-    "schema": {"type": "string"},
+    "description": "Act only if the customer still has one of these ETags (`*`: any); else 412."
+    " Strong tags only match: `W/` tags never do.",
+    "schema": ENTITY_TAGS,
 }
 STALE = ("412", "If-Match names no current version; nothing changed.", "precondition-failed")
 NO_CUSTOMER = ("404", "No customer has this id.", "not-found")
@@ -277,22 +363,23 @@ IDEMPOTENCY_KEY = {
         " is a 422; while the first request runs, a 409 with `Retry-After`. A client's live"
         " keys, and all clients', are bounded: past the bound a new key is a 429 or 503."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    "schema": {"type": "string", "pattern": _pattern(VALID_KEY)},
 }
 
 
-def _create_responses() -> dict[str, Any]:
+def _create_responses(customer: dict[str, Any]) -> dict[str, Any]:
     """POST /customers: a customer, or the recorded answer replayed under Idempotency-Key."""
     responses = _responses(
         _customer_ok(
             "201",
             "Created; or, with `Idempotent-Replayed: true`, the recorded answer of the first"
             " request with this `Idempotency-Key`.",
-            Location=_header("The new customer's path."),
+            customer,
+            Location=_header("The new customer's path.", required=True),
             **{"Idempotent-Replayed": HEADER_REPLAYED},
         ),
         {
-            **_data_errors(body=True, query=True),
+            **_data_errors(body=True, query=True, writes=True),
             "409": _problem(
                 "Another customer already uses this email, or a request with this"
                 " `Idempotency-Key` is still running (see `Retry-After`).",
@@ -326,13 +413,14 @@ def _create_responses() -> dict[str, Any]:
     return responses
 
 
-def _customer_paths() -> dict[str, Any]:
+def _customer_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields`: the parameter schemas the models give (see `_parameter_schemas`)."""
     path_id = {
         "name": "customerId",
         "in": "path",
         "required": True,
-        "description": "The id the service gave the customer.",
-        "schema": {"type": "string"},
+        "description": "The id the service gave the customer (longer ids are never given: 404).",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
     }
     query = [
         {
@@ -350,22 +438,40 @@ def _customer_paths() -> dict[str, Any]:
             "name": "cursor",
             "in": "query",
             "description": "Opaque: the `Next-Cursor` header (or the `next` link) of the"
-            " previous page, with the same filters.",
-            "schema": {"type": "string"},
+            " previous page, sent with the same filters. Only cursors the service made are"
+            " taken; any other is a 400.",
+            "schema": {"type": "string", "pattern": _pattern(CURSOR_FORM)},
         },
         {
             "name": "email",
             "in": "query",
-            "description": "Only the customer with this email, compared case-insensitively.",
-            "schema": {"type": "string"},
+            "description": "Only the customer with this email, compared case-insensitively;"
+            " checked and trimmed as the field is.",
+            "schema": fields["email"],
         },
         {
             "name": "businessId",
             "in": "query",
-            "description": "Only customers with this business ID.",
-            "schema": {"type": "string"},
+            "description": "Only customers with this business ID; checked and trimmed as the"
+            " field is.",
+            "schema": fields["businessId"],
         },
     ]
+    get_include = {
+        "name": "include",
+        "in": "query",
+        "description": "`business` embeds the customer's company.",
+        "schema": {"type": "string", "enum": ["business"]},
+    }
+    if_none_match = {
+        "name": "If-None-Match",
+        "in": "header",
+        "description": "Answer 304 if the customer still has one of these ETags (weak or"
+        " strong). Any value is taken: one that is not a list of entity tags matches"
+        " nothing, so the full answer comes.",
+        "schema": {"type": "string", "examples": ['"1"']},
+    }
+    customer = _json(_ref("Customer"), examples=examples["customer"])
 
     return {
         "/customers": {
@@ -378,9 +484,14 @@ def _customer_paths() -> dict[str, Any]:
                 " case-insensitively. With `Idempotency-Key`, a retry gets the first"
                 " request's answer again (201, 400, 409 or 422, for 24 hours, with"
                 " `Idempotent-Replayed: true`) instead of running again; keys are per API key.",
-                _create_responses(),
+                _create_responses(customer),
                 parameters=[IDEMPOTENCY_KEY],
-                body=_body("CustomerCreate", "application/json", "The new customer."),
+                body=_body(
+                    "CustomerCreate",
+                    "application/json",
+                    "The new customer; `phone` and `businessId` left out are empty (`null`).",
+                    examples["create"],
+                ),
                 security=KEY_REQUIRED,
             ),
             "get": _operation(
@@ -396,7 +507,11 @@ def _customer_paths() -> dict[str, Any]:
                         "200": {
                             "description": "A page of customers.",
                             "headers": {"Link": HEADER_LINK, "Next-Cursor": HEADER_NEXT_CURSOR},
-                            "content": _json({"type": "array", "items": _ref("Customer")}),
+                            "content": _json(
+                                {"type": "array", "items": _ref("Customer")},
+                                examples=examples["page"],
+                            ),
+                            "links": NEXT_PAGE_LINKS,
                         }
                     },
                     _data_errors(body=False, query=True),
@@ -413,17 +528,22 @@ def _customer_paths() -> dict[str, Any]:
                 "Get a customer",
                 "The customer and its `ETag`; `If-None-Match` with that tag answers 304."
                 " With `include=business`, the company from the business register is"
-                " embedded as `business` (a `CustomerWithBusiness`); a failed lookup"
-                " leaves it `null` and says why in `businessError`, never failing the request.",
+                " embedded as `business`; a failed lookup leaves it `null` and says why in"
+                " `businessError`, never failing the request. One schema for both answers,"
+                " so that every generated client reads `business` when it is there.",
                 _responses(
                     {
                         "200": {
                             "description": "The customer; with include=business, its company too.",
-                            "headers": {"ETag": HEADER_ETAG},
-                            # CustomerWithBusiness first: a client trying each in order must
-                            # not take a customer with its company for a plain one.
+                            "headers": {
+                                "ETag": _header(
+                                    f"{ETAG_DESCRIPTION} Absent with include=business: that"
+                                    " answer holds the register's data too."
+                                )
+                            },
                             "content": _json(
-                                {"anyOf": [_ref("CustomerWithBusiness"), _ref("Customer")]}
+                                _ref("CustomerWithBusiness"),
+                                examples=examples["customerWithBusiness"],
                             ),
                         },
                         "304": {
@@ -433,20 +553,7 @@ def _customer_paths() -> dict[str, Any]:
                     },
                     {**_errors(NO_CUSTOMER), **_data_errors(body=False, query=True)},
                 ),
-                parameters=[
-                    {
-                        "name": "include",
-                        "in": "query",
-                        "description": "`business` embeds the customer's company.",
-                        "schema": {"type": "string", "enum": ["business"]},
-                    },
-                    {
-                        "name": "If-None-Match",
-                        "in": "header",
-                        "description": "Answer 304 if the customer still has this ETag.",
-                        "schema": {"type": "string"},
-                    },
-                ],
+                parameters=[get_include, if_none_match],
                 security=KEY_REQUIRED,
             ),
             "patch": _operation(
@@ -458,14 +565,20 @@ def _customer_paths() -> dict[str, Any]:
                 " `application/json` is accepted too. With `If-Match`, only if the customer"
                 " is unchanged since.",
                 _responses(
-                    _customer_ok("200", "Changed."),
+                    _customer_ok("200", "Changed.", customer),
                     {
                         **_errors(NO_CUSTOMER, TAKEN, STALE),
-                        **_data_errors(body=True, query=True),
+                        **_data_errors(body=True, query=True, writes=True),
                     },
                 ),
                 parameters=[IF_MATCH],
-                body=_body("CustomerPatch", MERGE_PATCH, "The fields to change."),
+                body=_body(
+                    "CustomerPatch",
+                    MERGE_PATCH,
+                    "The fields to change: a member left out stays as it is; `null` clears"
+                    " `phone` or `businessId`.",
+                    examples["patch"],
+                ),
                 security=KEY_REQUIRED,
             ),
             "put": _operation(
@@ -475,14 +588,19 @@ def _customer_paths() -> dict[str, Any]:
                 "Replaces every writable field; an optional field left out is cleared. With"
                 " `If-Match`, only if the customer is unchanged since.",
                 _responses(
-                    _customer_ok("200", "Replaced."),
+                    _customer_ok("200", "Replaced.", customer),
                     {
                         **_errors(NO_CUSTOMER, TAKEN, STALE),
-                        **_data_errors(body=True, query=True),
+                        **_data_errors(body=True, query=True, writes=True),
                     },
                 ),
                 parameters=[IF_MATCH],
-                body=_body("CustomerReplace", "application/json", "Every writable field."),
+                body=_body(
+                    "CustomerReplace",
+                    "application/json",
+                    "Every writable field; `phone` and `businessId` left out are cleared.",
+                    examples["replace"],
+                ),
                 security=KEY_REQUIRED,
             ),
             "delete": _operation(
@@ -493,7 +611,10 @@ def _customer_paths() -> dict[str, Any]:
                 " customer is unchanged since.",
                 _responses(
                     {"204": {"description": "Deleted; no body."}},
-                    {**_errors(NO_CUSTOMER, STALE), **_data_errors(body=False, query=True)},
+                    {
+                        **_errors(NO_CUSTOMER, STALE),
+                        **_data_errors(body=False, query=True, writes=True),
+                    },
                 ),
                 parameters=[IF_MATCH],
                 security=KEY_REQUIRED,
@@ -502,17 +623,20 @@ def _customer_paths() -> dict[str, Any]:
     }
 
 
-def _business_paths() -> dict[str, Any]:
+def _business_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any]) -> dict[str, Any]:
     def ok() -> dict[str, Any]:
-        return {"200": {"description": "The company.", "content": _json(_ref("Business"))}}
+        company = _json(_ref("Business"), examples=examples["business"])
+        return {"200": {"description": "The company.", "content": company}}
 
+    register_down = (
+        "The business register is unavailable, the breaker is open, or too many lookups wait on it."
+    )
     upstream = {
         "502": _problem("The business register failed.", "upstream-error"),
         "503": _problem(
-            "The business register is unavailable, the breaker is open, or too many lookups"
-            " wait on it.",
+            register_down,
             "upstream-unavailable",
-            **{"Retry-After": HEADER_RETRY_AFTER},
+            **{"Retry-After": {**HEADER_RETRY_AFTER, "required": True}},
         ),
         "504": _problem("The business register did not answer in time.", "upstream-timeout"),
     }
@@ -537,9 +661,9 @@ def _business_paths() -> dict[str, Any]:
                         "name": "businessId",
                         "in": "path",
                         "required": True,
-                        "description": "A Finnish business ID, `NNNNNNN-C`.",
-                        "schema": {"type": "string"},
-                        "example": "0112038-9",
+                        "description": "A Finnish business ID, checked and trimmed as the"
+                        " customer's `businessId` is; an invalid one is a 400.",
+                        "schema": fields["businessId"],
                     }
                 ],
                 security=KEY_REQUIRED,
@@ -572,7 +696,7 @@ def _business_paths() -> dict[str, Any]:
                         "in": "path",
                         "required": True,
                         "description": "The id the service gave the customer.",
-                        "schema": {"type": "string"},
+                        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
                     }
                 ],
                 security=KEY_REQUIRED,
@@ -581,7 +705,7 @@ def _business_paths() -> dict[str, Any]:
     }
 
 
-def _service_paths() -> dict[str, Any]:
+def _service_paths(examples: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The routes anyone may call: `security: []` overrides the document's default."""
     return {
         "/": {
@@ -591,7 +715,12 @@ def _service_paths() -> dict[str, Any]:
                 "Where to start",
                 "Links to the customers, this document and its docs page.",
                 _responses(
-                    {"200": {"description": "The links.", "content": _json(_ref("Index"))}},
+                    {
+                        "200": {
+                            "description": "The links.",
+                            "content": _json(_ref("Index"), examples=examples["index"]),
+                        }
+                    },
                     _open_errors(),
                 ),
                 security=[],
@@ -604,14 +733,15 @@ def _service_paths() -> dict[str, Any]:
                 "Liveness and store check",
                 "200 while the store answers, else 503. Never needs a key, never rate limited.",
                 _responses(
-                    {"200": {"description": "Serving.", "content": _json(_ref("Health"))}},
+                    {
+                        "200": {
+                            "description": "Serving.",
+                            "content": _json(_ref("Health"), examples=examples["health"]),
+                        }
+                    },
                     {
                         **_open_errors(),
-                        "503": _problem(
-                            "The store does not answer.",
-                            "service-unavailable",
-                            **{"Retry-After": HEADER_RETRY_AFTER},
-                        ),
+                        "503": _problem("The store does not answer.", STORE_DOWN),
                     },
                 ),
                 security=[],
@@ -627,7 +757,21 @@ def _service_paths() -> dict[str, Any]:
                     {
                         "200": {
                             "description": "The document.",
-                            "content": _json({"type": "object"}),
+                            "content": _json(
+                                {"type": "object"},
+                                examples={
+                                    "start": {
+                                        "summary": "How it begins",
+                                        "value": {
+                                            "openapi": "3.1.0",
+                                            "info": {
+                                                "title": "customer-api",
+                                                "version": API_VERSION,
+                                            },
+                                        },
+                                    }
+                                },
+                            ),
                         }
                     },
                     _open_errors(),
@@ -645,7 +789,16 @@ def _service_paths() -> dict[str, Any]:
                     {
                         "200": {
                             "description": "The page.",
-                            "content": _json({"type": "string"}, "text/html"),
+                            "content": _json(
+                                {"type": "string"},
+                                "text/html",
+                                examples={
+                                    "page": {
+                                        "summary": "The page",
+                                        "value": DOCS_PAGE.format(base=""),
+                                    }
+                                },
+                            ),
                         }
                     },
                     _open_errors(),
@@ -726,31 +879,35 @@ def _schemas() -> dict[str, Any]:
         ref_template=REF,
     )
     components: dict[str, Any] = dict(schemas.get("$defs", {}))
+    customer = components["Customer"]
+    # One schema for both answers of GET /customers/{id}, not a union of Customer and a
+    # richer shape: without a discriminator, a generated client picks a branch by trying
+    # each (openapi-generator's Java client tries them in name order and ignores unknown
+    # members), so a customer with its company would be read as a plain one.
     components["CustomerWithBusiness"] = {
-        "description": "A customer with its company from the business register.",
-        "allOf": [
-            _ref("Customer"),
-            {
-                "type": "object",
-                "required": ["business"],
-                "properties": {
-                    "business": {
-                        "description": "`null` when the customer has no business ID or the"
-                        " lookup failed.",
-                        "anyOf": [_ref("Business"), {"type": "null"}],
-                    },
-                    "businessError": {
-                        **_ref("Problem"),
-                        "description": "Why the lookup failed, when it did.",
-                    },
-                },
+        "type": "object",
+        "title": "CustomerWithBusiness",
+        "description": "A customer as `GET /customers/{customerId}` answers: with"
+        " `include=business`, `business` is there too (and `businessError` when the lookup"
+        " failed); without it, neither is.",
+        "properties": {
+            **customer["properties"],
+            "business": {
+                "description": "With include=business: the company, or `null` when the"
+                " customer has no business ID or the lookup failed.",
+                "anyOf": [_ref("Business"), {"type": "null"}],
             },
-        ],
+            "businessError": {
+                **_ref("Problem"),
+                "description": "With include=business: why the lookup failed, when it did.",
+            },
+        },
+        "required": list(customer["required"]),
     }
     components["Problem"] = _problem_schema()
     components["Health"] = {
         "type": "object",
-        "required": ["status"],
+        "required": ["status", "store"],
         "properties": {"status": {"const": "ok"}, "store": {"type": "string"}},
     }
     link = {"type": "object", "required": ["href"], "properties": {"href": {"type": "string"}}}
@@ -780,10 +937,33 @@ def _used_problem_types(paths: dict[str, Any]) -> set[str]:
     }
 
 
+def _parameter_schemas() -> dict[str, Any]:
+    """The schemas of the parameters the models check, as the models publish them.
+
+    An optional filter's `null` branch is the parameter left out, so it is dropped.
+    """
+    from customers.schemas import BusinessLookup, CustomerFilter
+
+    schemas: dict[str, Any] = {}
+    for model in (CustomerFilter, BusinessLookup):
+        for name, schema in model.model_json_schema(ref_template=REF)["properties"].items():
+            (branch,) = [b for b in schema.get("anyOf", [schema]) if b.get("type") != "null"]
+            schemas.setdefault(name, {k: v for k, v in branch.items() if k != "title"})
+    return schemas
+
+
 def build_document(*, base_path: str = "") -> dict[str, Any]:
     """The whole document; `base_path` is where the service is mounted ('' at the root)."""
+    from customers.openapi_examples import examples as build_examples
+
     schemas = _schemas()
-    paths = {**_service_paths(), **_customer_paths(), **_business_paths()}
+    examples = build_examples(schemas)
+    fields = _parameter_schemas()
+    paths = {
+        **_service_paths(examples),
+        **_customer_paths(examples, fields),
+        **_business_paths(examples, fields),
+    }
     return {
         "openapi": "3.1.0",
         "info": {

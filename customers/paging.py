@@ -16,7 +16,9 @@ import re
 from functools import lru_cache
 
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
-_MAX_CURSOR_LENGTH = 256
+# What a cursor this service makes looks like (unpadded base64url); the OpenAPI document
+# publishes the same form, and anything else is refused before it is decoded.
+CURSOR_FORM = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class InvalidCursor(ValueError):
@@ -41,7 +43,7 @@ def encode_cursor(
 
 def decode_cursor(cursor: str, *, email: str | None, business_id: str | None) -> tuple[str, str]:
     """The (created_at, id) position a cursor holds; raises InvalidCursor."""
-    if not cursor or len(cursor) > _MAX_CURSOR_LENGTH or not cursor.isascii():
+    if not CURSOR_FORM.fullmatch(cursor):
         raise InvalidCursor("malformed")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 _TAG = r'(W/)?"([\x21\x23-\x7e]*)"'
 _TAG_LIST = re.compile(rf"[ \t]*{_TAG}(?:[ \t]*,[ \t]*{_TAG})*[ \t]*")
 _ONE_TAG = re.compile(_TAG)
+# Every readable field value: `*` or a tag list. The OpenAPI document publishes it as the
+# pattern of If-Match and If-None-Match.
+READABLE = re.compile(rf"[ \t]*\*[ \t]*|{_TAG_LIST.pattern}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +53,10 @@ def read_entity_tags(value: str | None) -> EntityTags | None:
     """The field value's tags: None when the field is absent, UNREADABLE when malformed."""
     if value is None:
         return None
+    if not READABLE.fullmatch(value):
+        return UNREADABLE
     if value.strip(" \t") == "*":
         return STAR
-    if not _TAG_LIST.fullmatch(value):
-        return UNREADABLE
     strong: set[str] = set()
     weak: set[str] = set()
     # The whole value is a tag list and an opaque tag holds no DQUOTE, so the tags

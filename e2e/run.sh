@@ -2,10 +2,13 @@
 # End-to-end checks (`make e2e`). On free loopback ports: the register stub and two
 # instances of the service (python app.py, in-memory store), one open and one with
 # API_KEYS. Then, against both: the Postman collection through newman and the OpenAPI
-# document as served, linted by Spectral and Redocly; against the keyed one, the docs
-# page in Chromium (authorize with the key, Try it out); last, the README's own commands
-# against `make run` (e2e/readme_walk.py). Every server is stopped on exit, whatever
-# happened; the exit status is non-zero when any check failed.
+# document as served, linted by Spectral and Redocly; clients generated from that
+# document by tools nobody here wrote, each run against the open instance: TypeScript
+# (openapi-typescript and openapi-fetch, under tsc --strict) and Java (openapi-generator);
+# against the keyed one, the docs page in Chromium (authorize with the key, Try it out)
+# and Schemathesis with every check; last, the README's own commands against `make run`
+# (e2e/readme_walk.py). Every server is stopped on exit, whatever happened; the exit
+# status is non-zero when any check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -107,8 +110,57 @@ for name in open keyed; do
   fi
 done
 
+# Generated clients build in build/e2e (ignored by git), beside node_modules for node.
+rm -rf build/e2e
+mkdir -p build/e2e/typescript build/e2e/java/classes
+
+# A TypeScript client as a developer makes one: openapi-typescript with its default
+# settings, openapi-fetch, tsc --strict. It must type-check a patch of the name alone,
+# and that patch must keep the phone (e2e/typescript/patch_keeps_phone.mts).
+echo "e2e: a TypeScript client (openapi-typescript, openapi-fetch, tsc --strict)"
+cp e2e/typescript/* build/e2e/typescript/
+if npx --no-install openapi-typescript "$LOGS/openapi-open.json" -o build/e2e/typescript/api.d.ts \
+  && npx --no-install tsc --strict -p build/e2e/typescript \
+  && BASE_URL="$OPEN_URL" node build/e2e/typescript/out/patch_keeps_phone.mjs; then
+  :
+else
+  failed+=("typescript client")
+fi
+
+# openapi-generator's Java client (library `native`: Java 11's HttpClient and Jackson),
+# compiled by javac against Jackson as the generator's jar bundles it and Debian's
+# Jakarta annotations; include=business must come back as CustomerWithBusiness with the
+# company (e2e/java/IncludeBusinessCheck.java).
+echo "e2e: a Java client (openapi-generator, java/native)"
+generator_jar=$(.venv/bin/python -c 'import openapi_generator_cli, pathlib; print(pathlib.Path(openapi_generator_cli.__file__).parent / "openapi-generator.jar")')
+java_classpath="$generator_jar:/usr/share/java/jakarta-annotation-api.jar"
+if java -jar "$generator_jar" generate --input-spec "$LOGS/openapi-open.json" \
+    --generator-name java --library native --output build/e2e/java/client \
+    --additional-properties=openApiNullable=false,annotationLibrary=none,useJakartaEe=true,hideGenerationTimestamp=true \
+    --additional-properties=invokerPackage=fi.customerapi.client,apiPackage=fi.customerapi.client.api,modelPackage=fi.customerapi.client.model \
+    >"$LOGS/java-generate.log" 2>&1 \
+  && find build/e2e/java/client/src/main/java -name '*.java' >build/e2e/java/sources.txt \
+  && echo e2e/java/IncludeBusinessCheck.java >>build/e2e/java/sources.txt \
+  && javac -nowarn -encoding UTF-8 -d build/e2e/java/classes -cp "$java_classpath" @build/e2e/java/sources.txt \
+  && java -cp "build/e2e/java/classes:$java_classpath" IncludeBusinessCheck "$OPEN_URL"; then
+  :
+else
+  tail -n 20 "$LOGS/java-generate.log"
+  failed+=("java client")
+fi
+
 # The docs page in Chromium, against the instance with keys.
 BASE_URL="$KEYED_URL" API_KEY="$API_KEY" node e2e/docs_check.mjs || failed+=("docs page")
+
+# Schemathesis with every check, "schema-valid request rejected" among them, against the
+# instance with keys, taught the rules the document can state only in words
+# (e2e/schemathesis_hooks.py) and which statuses answer state rather than form
+# (e2e/schemathesis.toml). A fixed seed, so a failure can be replayed.
+echo "e2e: Schemathesis, every check, against the instance with keys"
+SCHEMATHESIS_HOOKS=e2e.schemathesis_hooks PYTHONPATH=. .venv/bin/schemathesis \
+  --config-file e2e/schemathesis.toml run "$KEYED_URL/openapi.json" \
+  --header "X-API-Key: $API_KEY" --checks all --max-examples 50 --seed 24 \
+  --generation-database none --no-color || failed+=("schemathesis")
 
 # The README's commands, as written, against `make run`.
 python3 e2e/readme_walk.py || failed+=("README walk")

@@ -1,0 +1,106 @@
+"""Examples for the OpenAPI document: a request body and an answer for every operation.
+
+The customer's field values are the examples its pydantic fields declare (read from the
+components, so a changed example changes every body and answer that shows it); what the
+models do not declare, a company from the register and an id, is written once here.
+Tests check every example against its schema, and the request examples against the
+service itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from customers.web.problems import TYPE_PREFIX
+
+CUSTOMER_ID = "019c1a2e-7f00-7d3e-9c41-5b0a8f2e6d17"
+TIMESTAMP = "2026-01-31T12:00:00.000000Z"
+COMPANY: dict[str, Any] = {
+    "businessId": "0112038-9",
+    "name": "Revontuli Software Oy",
+    "companyForm": {"code": "16", "description": "Limited company"},
+    "mainBusinessLine": {"code": "62010", "description": "Computer programming activities"},
+    "registrationDate": "2018-03-15",
+    "status": "active",
+    "situations": [],
+    "website": "www.revontulisoftware.fi",
+    "addresses": [
+        {
+            "type": "visiting",
+            "street": "Mannerheimintie 12 B 5",
+            "postCode": "00100",
+            "city": "HELSINKI",
+        }
+    ],
+    "source": "Finnish Patent and Registration Office (PRH), YTJ open data, CC BY 4.0",
+    "fetchedAt": "2026-01-31T12:00:00Z",
+}
+
+
+def field_example(schema: dict[str, Any]) -> Any:
+    """The first example a field's schema declares, looking into `anyOf` branches."""
+    for branch in [schema, *schema.get("anyOf", [])]:
+        if branch.get("examples"):
+            return branch["examples"][0]
+    raise LookupError("the field declares no example")
+
+
+def _example(summary: str, value: Any) -> dict[str, Any]:
+    return {"summary": summary, "value": value}
+
+
+def examples(schemas: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Named examples, each under the name of what it shows, from the built components."""
+    fields = {
+        name: field_example(schema)
+        for name, schema in schemas["CustomerCreate"]["properties"].items()
+    }
+    customer = {"id": CUSTOMER_ID, **fields, "createdAt": TIMESTAMP, "updatedAt": TIMESTAMP}
+    minimal = {name: fields[name] for name in schemas["CustomerCreate"]["required"]}
+    lookup_failed = {
+        "type": f"{TYPE_PREFIX}upstream-timeout",
+        "title": "Gateway Timeout",
+        "status": 504,
+        "detail": "The business register did not answer in time.",
+    }
+    return {
+        "create": {
+            "full": _example("Every field", fields),
+            "minimal": _example("Only what is required", minimal),
+        },
+        "replace": {
+            "full": _example("Every field", fields),
+            "clearing": _example("Phone and business ID left out, so cleared", minimal),
+        },
+        "patch": {
+            "rename": _example("Change the name; the rest stays", {"name": fields["name"]}),
+            "clearPhone": _example("Clear the phone; the rest stays", {"phone": None}),
+        },
+        "customer": {"customer": _example("A customer", customer)},
+        "page": {"page": _example("A page of one customer", [customer])},
+        "customerWithBusiness": {
+            "plain": _example("Without include", customer),
+            "withBusiness": _example("With include=business", {**customer, "business": COMPANY}),
+            "lookupFailed": _example(
+                "With include=business, the register not answering",
+                {**customer, "business": None, "businessError": lookup_failed},
+            ),
+        },
+        "business": {"company": _example("A company", COMPANY)},
+        "health": {
+            "ok": _example("Serving, on the sqlite store", {"status": "ok", "store": "sqlite"})
+        },
+        "index": {
+            "index": _example(
+                "At the root",
+                {
+                    "name": "customer-api",
+                    "links": {
+                        "customers": {"href": "/customers"},
+                        "openapi": {"href": "/openapi.json"},
+                        "docs": {"href": "/docs"},
+                    },
+                },
+            )
+        },
+    }
