@@ -188,9 +188,9 @@ def _check_header(columns: list[str]) -> list[str]:
         raise UnreadableFile(
             1, f"unknown column {unknown[0]!r}; the columns are {', '.join(FIELDS)}"
         )
-    repeated = [name for name in columns if columns.count(name) > 1]
-    if repeated:
-        raise UnreadableFile(1, f"column {repeated[0]!r} is given more than once")
+    repeated = _first_repeated(columns)
+    if repeated is not None:
+        raise UnreadableFile(1, f"column {repeated!r} is given more than once")
     missing = [name for name in ("name", "email") if name not in columns]
     if missing:
         raise UnreadableFile(1, f"column {missing[0]!r} is required")
@@ -201,9 +201,18 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """An object hook: a member given twice is an error, as in a request body."""
     result = dict(pairs)
     if len(result) != len(pairs):
-        names = [name for name, _ in pairs]
-        raise _DuplicateKey(next(name for name in names if names.count(name) > 1))
+        raise _DuplicateKey(str(_first_repeated(name for name, _ in pairs)))
     return result
+
+
+def _first_repeated(names: Iterable[str]) -> str | None:
+    """The first name seen a second time, or None; one pass, as counting each is quadratic."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 class _DuplicateKey(ValueError):
@@ -240,8 +249,9 @@ def _read_json_lines(stream: CountingReader) -> Iterator[SourceRow]:
 
 # Whatever changes the nesting, or may end an element, or starts a string.
 _STRUCTURE = re.compile(r'["\[\]{},]')
-# The rest of a string after its opening quote, up to and including the closing one.
-_STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A string's content up to its closing quote, or up to the end of what has been read
+# (where it stops before a backslash that has nothing after it yet).
+_STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
 _SPACE = re.compile(r"[ \t\r\n]*")
 
 
@@ -334,14 +344,7 @@ class _JsonArrayScanner:
                 continue
             char = match.group()
             if char == '"':
-                rest = _STRING_REST.match(self._buffer, match.end())
-                if rest is None:  # the string goes on in the next chunk
-                    scan = match.start() - self._pos
-                    if not self._more():
-                        raise UnreadableFile(self._line, "a string is not closed")
-                    scan += self._pos
-                    continue
-                scan = rest.end()
+                scan = self._after_string(match.end())
             elif char in "[{":
                 depth += 1
                 scan = match.end()
@@ -350,6 +353,23 @@ class _JsonArrayScanner:
             else:
                 depth -= char in "]}"
                 scan = match.end()
+
+    def _after_string(self, start: int) -> int:
+        """Where the string whose content begins at `start` ends, past its closing quote.
+
+        A string that goes on past the buffer is scanned on from where the scan
+        stopped, not again from its start: a long string is scanned once.
+        """
+        at = start
+        while True:
+            body = _STRING_BODY.match(self._buffer, at)
+            assert body is not None  # `*` matches the empty string
+            if body.end() < len(self._buffer) and self._buffer[body.end()] == '"':
+                return body.end() + 1
+            at = body.end() - self._pos
+            if not self._more():
+                raise UnreadableFile(self._line, "a string is not closed")
+            at += self._pos
 
     def _expect_end(self) -> None:
         if self._skip_space() != "":

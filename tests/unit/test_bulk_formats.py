@@ -8,6 +8,7 @@ import pytest
 
 from customers import formats
 from customers.formats import CountingReader, SourceRow, UnreadableFile, read_rows
+from tests.work_bound import cpu_seconds_at_most
 
 
 def rows(data: bytes, fmt: str) -> list[SourceRow]:
@@ -150,3 +151,35 @@ def test_a_huge_json_element_stops_the_read_with_flat_memory():
 )
 def test_format_of_a_file_name(name, fmt):
     assert formats.format_of(name) == fmt
+
+
+# --- work in proportion to the input ---------------------------------------------------
+
+
+def test_a_header_of_many_columns_is_checked_in_linear_work():
+    # 300 KB: checking each column against every other took a minute.
+    header = b"name,email" + b",id" * 60_000 + b"\n"
+    with (
+        cpu_seconds_at_most(5),
+        pytest.raises(UnreadableFile, match="column 'id' is given more than once"),
+    ):
+        rows(header, "csv")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_a_member_given_twice_among_many_is_found_in_linear_work(fmt):
+    members = ", ".join(f'"m{number}": 0' for number in range(60_000))
+    element = f'{{{members}, "m59999": 1}}'.encode()
+    data = element + b"\n" if fmt == "jsonl" else b"[" + element + b"]"
+    with cpu_seconds_at_most(5):
+        found = rows(data, fmt)
+    assert found == [SourceRow(1, errors=[("m59999", "is given more than once")])]
+
+
+def test_a_long_json_string_read_in_many_chunks_is_scanned_once(monkeypatch):
+    # Small chunks make one string take thousands of reads: scanning it again from its
+    # opening quote after every read would be quadratic in its length.
+    monkeypatch.setattr(formats, "_CHUNK", 16)
+    with cpu_seconds_at_most(5):
+        found = rows(b'[{"name": "' + b"x" * 1_000_000 + b'"}]', "json")
+    assert found == [SourceRow(1, {"name": "x" * 1_000_000})]
