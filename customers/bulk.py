@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from customers.formats import SourceRow, UnreadableFile
+from customers.file_rows import SourceRow, UnreadableFile
 from customers.schemas import CustomerCreate, describe_errors
 from db import (
     Conflict,

@@ -23,15 +23,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from customers.formats import (
-    FORMATS,
-    CountingReader,
-    ReadFailed,
-    UnreadableFile,
-    format_of,
-    read_rows,
-    write_rows,
-)
+from customers.file_rows import CountingReader, ReadFailed, UnreadableFile
+from customers.formats import FORMATS, format_of, read_rows, write_rows
 from customers.stores.sqlite import SqliteStore
 from db import CustomerStore
 
