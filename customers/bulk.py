@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from customers.file_rows import SourceRow, UnreadableFile
-from customers.schemas import CustomerCreate, describe_errors
+from customers.schemas import CustomerCreate, Rule, describe_errors
 from db import (
     Conflict,
     CustomerRecord,
@@ -69,10 +69,12 @@ def _timestamp(value: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+ID_RULE = Rule("1 to 64 of letters, digits and . _ ~ -")
 ImportedId = Annotated[
     str,
     StringConstraints(pattern=ID_PATTERN),
-    Field(description="Kept as given: 1 to 64 of letters, digits and . _ ~ -"),
+    ID_RULE,
+    Field(description=f"Kept as given: {ID_RULE.words}"),
 ]
 Timestamp = Annotated[str, AfterValidator(_timestamp)]
 

@@ -54,7 +54,7 @@ EXPECTED_REJECTIONS = [
     "line 10: updatedAt: needs createdAt",
     "line 11: name: is required",
     "line 11: email: is required",
-    "line 11: phone: String should match pattern '^[0-9 +()\\-]{1,32}$'",
+    "line 11: phone: must be 1 to 32 digits, spaces and + - ( ), with at least one digit",
 ]
 
 
