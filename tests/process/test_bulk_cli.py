@@ -28,6 +28,7 @@ from customers import cli
 from db import ListQuery
 from tests.conftest import TEST_SETTINGS
 from tests.dynamo import REGION
+from tests.lossy_proxy import LossyProxy
 from tests.served import ROOT, ServerProcess
 
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -556,6 +557,53 @@ def test_a_progress_bar_on_a_terminal():
     progress.close()
     assert "exporting" in stream.getvalue()
     assert "2,000 rows, " in stream.getvalue()
+
+
+def test_dynamodb_losing_answers_imports_what_the_file_store_imports(
+    tmp_path: Path, moto_endpoint: str, dynamo_client, aws_environ
+):
+    # GIVEN a file of good and bad rows, long enough for several DynamoDB transactions
+    extra = "".join(f"Extra {number},extra{number}@example.com,,,,,\n" for number in range(110))
+    source = write(tmp_path / "c.csv", GOOD_AND_BAD + extra)
+    on_file = file_store_run(tmp_path, "import", str(source))
+
+    # WHEN DynamoDB applies every transaction but the first answer to each is lost
+    table = f"customers-{uuid.uuid4().hex[:12]}"
+    with LossyProxy(moto_endpoint) as proxy:
+        proxy.lose_every_first("TransactWriteItems")
+        settings = {
+            **TEST_SETTINGS,
+            "CUSTOMER_STORE": "dynamodb",
+            "DYNAMODB_TABLE": table,
+            "DYNAMODB_CREATE_TABLE": True,
+            "AWS_ENDPOINT_URL": proxy.url,
+            "AWS_REGION": REGION,
+        }
+        application = create_app(settings)
+        try:
+            on_dynamodb = application.test_cli_runner().invoke(
+                args=["customers", "import", str(source)]
+            )
+            store = application.extensions["customer_store"]
+            stored = store.list_page(ListQuery(limit=500)).items
+        finally:
+            application.extensions["customer_store"].close()
+            application.extensions["business_client"].close()
+            dynamo_client.delete_table(TableName=table)
+
+    # THEN it reports and holds what the file store does: no row rejected for its own write
+    assert len(proxy.lost) >= 3
+    assert isinstance(on_dynamodb.exception, SystemExit)  # no traceback
+    assert on_dynamodb.exit_code == on_file.exit_code == 1
+    assert rejections(on_dynamodb) == rejections(on_file)
+    assert last_line(on_dynamodb) == last_line(on_file) == "read 120, imported 113, rejected 7"
+    file_store = create_app({**TEST_SETTINGS, "SQLITE_PATH": str(tmp_path / "c.db")})
+    try:
+        on_file_stored = file_store.extensions["customer_store"].list_page(ListQuery(limit=500))
+    finally:
+        file_store.extensions["customer_store"].close()
+        file_store.extensions["business_client"].close()
+    assert sorted(c.email for c in stored) == sorted(c.email for c in on_file_stored.items)
 
 
 # --- the real command, as a user runs it ------------------------------------------------
