@@ -130,7 +130,8 @@ def read_csv(stream: CountingReader, options: ReadOptions) -> Iterator[SourceRow
         line = lines.row[0][1]
         if cells and len(cells) != len(columns):
             broken = f"has {len(cells)} cells where the header has {len(columns)}"
-        if len(lines.row) > 1 and (broken or lines.ended):
+        # Ended inside the row: a quote is still open where the file ends.
+        if (len(lines.row) > 1 and broken) or lines.ended:
             yield SourceRow(line, errors=[("row", _open_quote(lines, broken))])
             lines.read_again_after_first()
             continue
@@ -152,16 +153,17 @@ def read_csv(stream: CountingReader, options: ReadOptions) -> Iterator[SourceRow
 
 
 def _open_quote(lines: _CsvLines, broken: str | None) -> str:
-    """Why a row that ran over several lines was cut back to its first.
+    """Why a row with a quote open at the end of its first line was cut back to that line.
 
-    It ran on because a quote opened on its first line was still open at that
-    line's end.
+    A row runs past its first line only while a quote opened there is open.
     """
     first, last = lines.row[0][1], lines.row[-1][1]
     if lines.ended:
         what = f'the quote (") opened on line {first} is never closed'
     else:
         what = f'the quote (") opened on line {first} runs on to line {last}, and the row {broken}'
+    if len(lines.row) == 1:
+        return what
     return f"{what}; the lines after line {first} are read as rows of their own"
 
 

@@ -118,6 +118,14 @@ def test_a_quote_never_closed_costs_its_row_not_the_rest_of_the_file():
     ]
 
 
+def test_a_quote_open_where_the_file_ends_on_the_last_line():
+    # Read as it was, the row would be A with the email 'a@example.com'.
+    data = b'name,email\nA,"a@example.com'
+    assert rows(data, "csv") == [
+        SourceRow(2, errors=[("row", 'the quote (") opened on line 2 is never closed')])
+    ]
+
+
 def test_a_quote_closed_lines_later_costs_its_row_and_the_lines_between_are_read():
     data = (
         b"name,email\n"
