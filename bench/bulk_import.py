@@ -26,7 +26,7 @@ from pathlib import Path
 
 from app import create_app
 from business_client import is_valid_business_id
-from customers.formats import FIELDS
+from customers.file_rows import FIELDS
 from customers.stores.sqlite import INSERT, SqliteStore
 from db import email_key
 

@@ -6,7 +6,8 @@ three fields only an import may give: `id`, `createdAt` and `updatedAt`, kept as
 given so that export, then import, moves customers between stores faithfully.
 Rows are handled a batch at a time: validated, written by the store's
 `insert_many` (which keeps ids and emails unique, against the store and within the
-file), and the rejected ones reported in line order. Nothing is held beyond a batch.
+file), and the rejected ones reported in line order. Nothing is held beyond a batch
+but the keys of the rows taken, in a temporary database on disk (`_FileKeys`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from pydantic import (
     field_validator,
 )
 
-from customers.formats import SourceRow, UnreadableFile
-from customers.schemas import CustomerCreate, describe_errors
+from customers.file_rows import SourceRow, UnreadableFile
+from customers.schemas import CustomerCreate, Rule, describe_errors
 from db import (
     Conflict,
     CustomerRecord,
@@ -45,6 +46,9 @@ from db import (
 BATCH_ROWS = 1000
 EXPORT_PAGE = 500
 TAKEN = "is already in use"
+# Problems reported for one row at most: a row of a million unknown members is one
+# rejected row, not a million lines (nor a million held until its batch is written).
+MAX_ROW_ERRORS = 20
 # Ids appear in URLs and in list cursors (at most 64 characters there): URL-safe only.
 ID_PATTERN = r"^[A-Za-z0-9._~-]{1,64}$"
 _RFC3339 = re.compile(
@@ -69,10 +73,12 @@ def _timestamp(value: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+ID_RULE = Rule("1 to 64 of letters, digits and . _ ~ -")
 ImportedId = Annotated[
     str,
     StringConstraints(pattern=ID_PATTERN),
-    Field(description="Kept as given: 1 to 64 of letters, digits and . _ ~ -"),
+    ID_RULE,
+    Field(description=f"Kept as given: {ID_RULE.words}"),
 ]
 Timestamp = Annotated[str, AfterValidator(_timestamp)]
 
@@ -116,45 +122,102 @@ def to_record(row: CustomerImport) -> CustomerRecord:
 
 @dataclass(slots=True)
 class Summary:
-    """Rows read, imported (in a dry run: would be) and rejected so far."""
+    """Rows read, imported (in a dry run: would be) and rejected so far.
+
+    `through_line` is the last line of the rows handled (written or reported) so far;
+    `stopped` is what made the file unreadable after them, if anything did.
+    """
 
     read: int = 0
     imported: int = 0
     rejected: int = 0
+    through_line: int = 0
+    stopped: UnreadableFile | None = None
 
 
 Report = Callable[[int, str, str], None]  # line, field, reason
 
 
-class _SeenKeys:
-    """The ids and emails a dry run has accepted so far, in a temporary on-disk database.
+class _FileKeys:
+    """The ids and emails of the rows taken so far, each with its line.
 
-    A real import finds repeats within the file through the store, where the earlier
-    row already is; a dry run writes nothing there, so it keeps its own list, on disk
-    so that memory stays flat however long the file is.
+    A row that repeats one is told which earlier line has it. A dry run writes
+    nothing to the store, so it also finds such repeats here rather than there.
+    Kept in a temporary database on disk, so memory stays flat however long the file.
     """
 
     def __init__(self) -> None:
         # "": a private temporary database, deleted when the connection closes.
         self._conn = sqlite3.connect("", isolation_level=None)
-        self._conn.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
+        self._conn.execute("CREATE TABLE taken (key TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
 
-    def conflicts(self, records: list[CustomerRecord], stored: list[Conflict]) -> list[Conflict]:
-        """What `insert_many` would reject among `records`, given what the store holds."""
-        taken = {conflict.index: conflict.fields for conflict in stored}
-        conflicts = []
-        for index, record in enumerate(records):
-            keys = (f"id:{record.id}", f"email:{email_key(record.email)}")
-            seen = self._conn.execute("SELECT key FROM seen WHERE key IN (?, ?)", keys).fetchall()
-            fields = set(taken.get(index, ())) | {key.split(":", 1)[0] for (key,) in seen}
-            if fields:
-                conflicts.append(Conflict(index, tuple(f for f in ("id", "email") if f in fields)))
-            else:
-                self._conn.executemany("INSERT INTO seen VALUES (?)", [(key,) for key in keys])
-        return conflicts
+    @staticmethod
+    def keys(record: CustomerRecord) -> dict[str, str]:
+        return {"id": f"id:{record.id}", "email": f"email:{email_key(record.email)}"}
+
+    def add(self, line: int, record: CustomerRecord) -> None:
+        rows = [(key, line) for key in self.keys(record).values()]
+        self._conn.executemany("INSERT OR IGNORE INTO taken VALUES (?, ?)", rows)
+
+    def lines(self, record: CustomerRecord) -> dict[str, int]:
+        """The lines that took this record's id and email, by field, where a row did."""
+        keys = self.keys(record)
+        found = dict(
+            self._conn.execute(
+                "SELECT key, line FROM taken WHERE key IN (?, ?)", tuple(keys.values())
+            ).fetchall()
+        )
+        return {name: found[key] for name, key in keys.items() if key in found}
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _write(
+    store: CustomerStore,
+    batch: list[tuple[int, CustomerRecord]],
+    keys: _FileKeys,
+    *,
+    dry_run: bool,
+) -> list[tuple[int, list[tuple[str, str]]]]:
+    """Write (or in a dry run, check) the batch; the rejected rows' lines and problems."""
+    records = [record for _, record in batch]
+    if dry_run:
+        stored = {conflict.index: conflict.fields for conflict in store.find_conflicts(records)}
+        conflicts = []
+        for index, (line, record) in enumerate(batch):
+            fields = set(stored.get(index, ())) | set(keys.lines(record))
+            if fields:
+                conflicts.append(Conflict(index, tuple(f for f in ("id", "email") if f in fields)))
+            else:
+                keys.add(line, record)
+    else:
+        conflicts = store.insert_many(records) if records else []
+        refused = {conflict.index for conflict in conflicts}
+        for index, (line, record) in enumerate(batch):
+            if index not in refused:
+                keys.add(line, record)
+    rejected = []
+    for conflict in conflicts:
+        line, record = batch[conflict.index]
+        earlier = keys.lines(record)
+        rejected.append(
+            (
+                line,
+                [
+                    (name, f"{TAKEN} by line {earlier[name]}" if name in earlier else TAKEN)
+                    for name in conflict.fields
+                ],
+            )
+        )
+    return rejected
+
+
+def _bounded(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    if len(errors) <= MAX_ROW_ERRORS:
+        return errors
+    more = len(errors) - MAX_ROW_ERRORS
+    return [*errors[:MAX_ROW_ERRORS], ("row", f"has {more} more problems, not listed")]
 
 
 def import_rows(
@@ -165,28 +228,27 @@ def import_rows(
     dry_run: bool = False,
     progress: Callable[[Summary], None] | None = None,
     batch_rows: int = BATCH_ROWS,
+    summary: Summary | None = None,
 ) -> Summary:
     """Check every row and write the good ones; `report` hears of each bad field.
 
-    Rejections are reported a batch at a time, in line order. An UnreadableFile from
-    the reader is raised after the rows before it are written.
+    Rejections are reported a batch at a time, in line order. When the file turns
+    unreadable, the rows before that point are written and the summary says where
+    it stopped. `summary` (else a new one) is kept up to date as batches are written,
+    so a caller still has it when the store fails.
     """
-    summary = Summary()
-    seen = _SeenKeys() if dry_run else None
+    summary = summary or Summary()
+    keys = _FileKeys()
     batch: list[tuple[int, CustomerRecord]] = []
     rejections: list[tuple[int, list[tuple[str, str]]]] = []
+    last_line = summary.through_line
 
     def flush() -> None:
-        records = [record for _, record in batch]
-        if seen is not None:
-            conflicts = seen.conflicts(records, store.find_conflicts(records))
-        else:
-            conflicts = store.insert_many(records) if records else []
-        rejections.extend(
-            (batch[c.index][0], [(name, TAKEN) for name in c.fields]) for c in conflicts
-        )
-        summary.imported += len(records) - len(conflicts)
+        refused = _write(store, batch, keys, dry_run=dry_run)
+        summary.imported += len(batch) - len(refused)
+        rejections.extend(refused)
         summary.rejected += len(rejections)
+        summary.through_line = last_line
         for line, errors in sorted(rejections, key=lambda rejection: rejection[0]):
             for name, reason in errors:
                 report(line, name, reason)
@@ -198,6 +260,7 @@ def import_rows(
     try:
         for row in rows:
             summary.read += 1
+            last_line = row.line
             errors = row.errors
             if not errors:
                 try:
@@ -205,16 +268,15 @@ def import_rows(
                 except ValidationError as exc:
                     errors = describe_errors(exc)
             if errors:
-                rejections.append((row.line, errors))
+                rejections.append((row.line, _bounded(errors)))
             if len(batch) + len(rejections) >= batch_rows:
                 flush()
         flush()
-    except UnreadableFile:
+    except UnreadableFile as exc:
         flush()
-        raise
+        summary.stopped = exc
     finally:
-        if seen is not None:
-            seen.close()
+        keys.close()
     return summary
 
 

@@ -1,11 +1,11 @@
 """`flask customers import` and `flask customers export`: customers in and out of the store.
 
 The commands form the `customers` group, which the app factory adds to `flask`; they work
-on the store the
-environment configures, as the service would. Everything but exported data goes
-to stderr: rejected rows as `line N: field: reason`, progress, the summary.
-Exit status: 0 all rows imported, 1 some rejected, 2 a usage error or a file
-that cannot be read.
+on the store the environment configures, as the service would. Everything but exported
+data goes to stderr: rejected rows as `line N: field: reason`, progress, the summary.
+Every failure is one line saying what happened and what to do, never a traceback.
+Exit status: 0 all rows imported, 1 some rejected, 2 a usage error or a file that
+cannot be read or written, 3 the store failed.
 """
 
 from __future__ import annotations
@@ -23,16 +23,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from customers.formats import (
-    FORMATS,
-    CountingReader,
-    ReadFailed,
-    UnreadableFile,
-    format_of,
-    read_rows,
-    write_rows,
-)
+from customers.csv_rows import SEPARATORS
+from customers.file_rows import CountingReader, ReadFailed, ReadOptions
+from customers.formats import FORMATS, format_of, read_rows, write_rows
 from customers.stores.sqlite import SqliteStore
+from customers.web.metrics import is_store_error
 from db import CustomerStore
 
 if TYPE_CHECKING:
@@ -48,9 +43,27 @@ PROGRESS_EVERY = 10.0
 
 
 class CommandFailed(click.ClickException):
-    """A usage problem or an unreadable file: exit status 2, like click's usage errors."""
+    """A usage problem or a file that cannot be read or written: exit status 2, like
+    click's usage errors."""
 
     exit_code = 2
+
+
+class StoreFailed(click.ClickException):
+    """The store failed (no answer, no table, a full disk): exit status 3."""
+
+    exit_code = 3
+
+
+def _delimiter(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """`--delimiter`: one character, or `tab`."""
+    if value is None:
+        return None
+    value = "\t" if value == "tab" else value
+    if len(value) != 1 or value in '"\r\n':
+        examples = ", ".join(SEPARATORS.values())
+        raise click.BadParameter(f"give one character (such as {examples})")
+    return value
 
 
 def _store() -> CustomerStore:
@@ -124,45 +137,92 @@ def _unsized() -> Iterator[str]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: by extension.")
 @click.option("--dry-run", is_flag=True, help="Check every row, write nothing.")
-def import_command(file: str, fmt: str | None, dry_run: bool) -> None:
+@click.option(
+    "--delimiter",
+    metavar="CHAR",
+    callback=_delimiter,
+    help="What separates CSV cells (',', ';' or tab); default: told by the header.",
+)
+@click.option(
+    "--ignore-unknown-columns",
+    is_flag=True,
+    help="Leave out CSV columns and JSON members that are not customer fields.",
+)
+def import_command(
+    file: str, fmt: str | None, dry_run: bool, delimiter: str | None, ignore_unknown_columns: bool
+) -> None:
     """Import customers from FILE (csv, jsonl, ndjson or json; - for stdin).
 
     Every row is checked as a POST body is; ids and timestamps, when given, are kept.
     Rejected rows are reported as `line N: field: reason` and the others imported.
-    Exit status: 0 all imported, 1 some rejected, 2 usage error or unreadable file.
+    Exit status: 0 all imported, 1 some rejected, 2 usage error or unreadable file,
+    3 the store failed.
     """
     fmt = _format(file, fmt)
+    options = ReadOptions(delimiter, ignore_unknown_columns)
     store = _store()
     if isinstance(store, SqliteStore) and store.in_memory and not dry_run:
         raise CommandFailed(
             "the store is in memory and would vanish when this command ends: set SQLITE_PATH "
             "to a database file (or CUSTOMER_STORE=dynamodb) to import into it"
         )
+    from customers.bulk import Summary, import_rows
+
     stderr = sys.stderr
+    summary = Summary()
     with _opened(file) as binary:
         size = os.fstat(binary.fileno()).st_size if file != "-" else None
         source = CountingReader(binary)
         progress = Progress("importing", total_bytes=size or None, stream=stderr)
         try:
-            from customers.bulk import import_rows
-
-            summary = import_rows(
+            import_rows(
                 store,
-                read_rows(source, fmt),
+                read_rows(source, fmt, options),
                 dry_run=dry_run,
                 report=lambda line, name, reason: progress.echo(f"line {line}: {name}: {reason}"),
                 progress=lambda done: progress.update(done.read, source.bytes_read),
+                summary=summary,
             )
-        except UnreadableFile as exc:
-            progress.close()
-            raise CommandFailed(f"{file}: {exc}; rows before it were handled") from None
         except ReadFailed as exc:
+            raise CommandFailed(f"{file}: {exc}; {_handled(summary, dry_run=dry_run)}") from None
+        except Exception as exc:
+            if not is_store_error(exc):
+                raise
+            raise StoreFailed(
+                f"{file}: the store failed: {_reason(exc)}; {_written(summary, dry_run=dry_run)}; "
+                "import the file again once the store answers (rows already in are then "
+                "reported as in use)"
+            ) from None
+        finally:
             progress.close()
-            raise CommandFailed(f"{file}: {exc}") from None
-        progress.close()
+    if summary.stopped is not None:
+        raise CommandFailed(f"{file}: {summary.stopped}; {_handled(summary, dry_run=dry_run)}")
     click.echo(_summary(summary, dry_run=dry_run), file=stderr)
     if summary.rejected:
         raise click.exceptions.Exit(1)
+
+
+def _handled(summary: Summary, *, dry_run: bool) -> str:
+    """What was done before the file turned unreadable: every row read was handled."""
+    if not summary.read:
+        return "no row was checked" if dry_run else "nothing was imported"
+    return f"before that, {_summary(summary, dry_run=dry_run)}"
+
+
+def _written(summary: Summary, *, dry_run: bool) -> str:
+    """What was done before the store failed: the batches it answered for."""
+    if not summary.through_line:
+        return "no row was checked" if dry_run else "nothing was imported"
+    done = "would import" if dry_run else "imported"
+    return (
+        f"rows up to line {summary.through_line} were handled "
+        f"({done} {summary.imported}, rejected {summary.rejected})"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """The store's own words for a failure, on one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _summary(summary: Summary, *, dry_run: bool) -> str:
@@ -194,13 +254,22 @@ def _open(file: str) -> IO[bytes]:
 @commands.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: by extension.")
-def export_command(file: str, fmt: str | None) -> None:
+@click.option(
+    "--excel",
+    is_flag=True,
+    help="CSV for Excel with Finnish settings: a byte order mark, ';' between cells, "
+    "and no cell read as a formula. For reading, not for importing back.",
+)
+def export_command(file: str, fmt: str | None, excel: bool) -> None:
     """Export every customer to FILE (csv, jsonl, ndjson or json; - for stdout), oldest first.
 
     A file is written whole or not at all: the export goes to a temporary file
-    beside it, renamed over FILE at the end.
+    beside it, renamed over FILE at the end. Exit status: 0 written, 2 usage error
+    or a file that cannot be written, 3 the store failed.
     """
-    fmt = _format(file, fmt)
+    fmt = "csv" if excel and fmt is None and file == "-" else _format(file, fmt)
+    if excel and fmt != "csv":
+        raise click.UsageError(f"--excel writes CSV, not {fmt}")
     stderr = sys.stderr
     progress = Progress("exporting", total_bytes=None, stream=stderr)
     from customers.bulk import all_customers
@@ -211,10 +280,20 @@ def export_command(file: str, fmt: str | None) -> None:
             out = sys.stdout.buffer
             # Log lines go to stdout; here it carries the data, so they go to stderr.
             with contextlib.redirect_stdout(sys.stderr):
-                count = write_rows(records, out, fmt)
+                count = write_rows(records, out, fmt, excel=excel)
             out.flush()
         else:
-            count = _write_whole(Path(file), records, fmt)
+            count = _write_whole(Path(file), records, fmt, excel=excel)
+    except OSError as exc:
+        where = "stdout" if file == "-" else file
+        raise CommandFailed(f"{where}: {exc.strerror or exc}; the export is incomplete") from None
+    except Exception as exc:
+        if not is_store_error(exc):
+            raise
+        written = "" if file == "-" else f"; {file} was left as it was"
+        raise StoreFailed(
+            f"the store failed: {_reason(exc)}{written}; export again once the store answers"
+        ) from None
     finally:
         progress.close()
     click.echo(f"exported {count} customers", file=stderr)
@@ -227,7 +306,7 @@ def _counted(records: Iterator[Any], progress: Progress) -> Iterator[Any]:
         yield record
 
 
-def _write_whole(path: Path, records: Iterator[Any], fmt: str) -> int:
+def _write_whole(path: Path, records: Iterator[Any], fmt: str, *, excel: bool) -> int:
     """Write to a temporary file beside `path`, then rename it over `path`.
 
     The file is made readable by its owner only (mkstemp's 0600): it holds personal data.
@@ -238,7 +317,7 @@ def _write_whole(path: Path, records: Iterator[Any], fmt: str) -> int:
         raise CommandFailed(f"{path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(handle, "wb") as out:
-            count = write_rows(records, out, fmt)
+            count = write_rows(records, out, fmt, excel=excel)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)

@@ -10,6 +10,7 @@ request body publishes no `default` (see `_no_defaults`).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import (
@@ -17,10 +18,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     StringConstraints,
     ValidationError,
+    ValidatorFunctionWrapHandler,
 )
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from business_client import is_valid_business_id
 
@@ -34,6 +38,44 @@ _PHONE = r"^[0-9 +()\-]{1,32}$"
 _WHITE_SPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _TRIMMED = f"[{_WHITE_SPACE}]"
 _KEPT = f"[^{_WHITE_SPACE}{_CONTROLS}]"
+
+
+# pydantic's errors for a broken length or pattern, which it words as "String should
+# match pattern '^[0-9 +()\\-]{1,32}$'": a field with a Rule says its rule instead.
+_CONSTRAINT_ERRORS = frozenset({"string_too_short", "string_too_long", "string_pattern_mismatch"})
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What a field accepts, in words, declared with the field in its `Annotated`.
+
+    A value that breaks the field's length or pattern is refused with "must be
+    <words>", in the API's problems and the import's lines alike; the field's
+    description quotes the same words.
+    """
+
+    words: str
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_wrap_validator_function(self._in_words, handler(source))
+
+    def _in_words(self, value: Any, validate: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return validate(value)
+        except ValidationError as exc:
+            if any(error["type"] in _CONSTRAINT_ERRORS for error in exc.errors()):
+                raise PydanticCustomError(
+                    "field_rule", "must be {rule}", {"rule": self.words}
+                ) from None
+            raise
+
+
+NAME_RULE = Rule("1 to 200 characters, without control characters")
+EMAIL_RULE = Rule("an email address of 3 to 254 characters")
+PHONE_RULE = Rule("1 to 32 digits, spaces and + - ( ), with at least one digit")
+BUSINESS_ID_RULE = Rule("a Finnish business ID NNNNNNN-C with a valid check digit")
 
 
 def _no_control_characters(value: str) -> str:
@@ -63,7 +105,7 @@ def _has_a_digit(value: str) -> str:
 
 def _business_id(value: str) -> str:
     if not is_valid_business_id(value):
-        raise ValueError("must be a Finnish business ID NNNNNNN-C with a valid check digit")
+        raise ValueError(f"must be {BUSINESS_ID_RULE.words}")
     return value
 
 
@@ -71,8 +113,9 @@ Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_no_control_characters),
+    NAME_RULE,
     Field(
-        description="Trimmed; 1 to 200 characters, no control characters.",
+        description=f"Trimmed; {NAME_RULE.words}.",
         examples=["Maija Meikäläinen"],
         # What the validators accept, for clients and fuzzers: once trimmed, it starts and
         # ends with a character that is neither trimmed nor a control, and holds no control.
@@ -150,14 +193,16 @@ Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=3, max_length=254),
     AfterValidator(_email),
+    EMAIL_RULE,
     Field(json_schema_extra=_email_schema, examples=["maija@example.com"]),
 ]
 Phone = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=_PHONE),
     AfterValidator(_has_a_digit),
+    PHONE_RULE,
     Field(
-        description="Trimmed; then 1 to 32 digits, spaces and + - ( ), with at least one digit.",
+        description=f"Trimmed; then {PHONE_RULE.words}.",
         examples=["+358 40 123 4567"],
         # What the validators accept, for clients and fuzzers: the trimmed value starts and
         # ends with a non-space, holds a digit (the look-ahead) and is at most 32 long.
@@ -175,9 +220,10 @@ BusinessId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{7}-[0-9]$"),
     AfterValidator(_business_id),
+    BUSINESS_ID_RULE,
     Field(
-        description="A Finnish business ID (Y-tunnus) NNNNNNN-C, trimmed: seven digits, a"
-        " hyphen and the check digit the register's modulus 11 rule gives for them.",
+        description=f"Trimmed; then {BUSINESS_ID_RULE.words} (Y-tunnus: seven digits, a"
+        " hyphen and the check digit the register's modulus 11 rule gives for them).",
         examples=["0112038-9"],
         json_schema_extra={
             "pattern": rf"^{_TRIMMED}*[0-9]{{7}}-[0-9]{_TRIMMED}*$",

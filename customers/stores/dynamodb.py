@@ -2,7 +2,8 @@
 
 Items (partition key `pk` only):
   CUSTOMER#<id>  id, name, email, phone?, businessId?, createdAt, updatedAt, version (N),
-                 listPk = "CUSTOMERS", listSk = "<createdAt>#<id>"
+                 listPk = "CUSTOMERS", listSk = "<createdAt>#<id>",
+                 writeToken? (the token of the import or update that wrote it last)
   EMAIL#<key>    customerId: the claim on an address, `key` being `db.email_key(email)`
   IDEMPOTENCY#<scope>#<key>
                  fingerprint, token, expiresAt (N, epoch seconds: the table's TTL attribute),
@@ -35,6 +36,20 @@ n = hash(id) % N, and a list that queries the N shards and merge-sorts them by l
 Phone and businessId are left out when null, which also keeps customers without a
 business out of the `business` index (a GSI key must be absent, not null).
 
+Writes sent again: botocore sends a request again when its answer does not come (a
+timeout, a dropped connection, a 5xx), and the first one may have been applied. Every
+write here is safe to send again or finds out what happened before it reports:
+  transactions   carry a ClientRequestToken, made once per write and kept for every
+                 time it is sent, so DynamoDB applies it once; where the endpoint does
+                 not honour it (moto), the failed condition is read as follows
+  create         its customer's id is new: if it is taken, this write took it
+  update         sets writeToken and is conditioned on another one being there: a
+                 condition failing on its own token is this write, already applied
+  delete         a customer gone when the delete had to be sent again was deleted
+  idempotency    a claim or an answer found under the request's own token is its own
+  import         each customer carries its own token; a batch whose outcome is unknown
+                 is checked by reading those back, and only the rest is sent again
+
 Consistency: every GetItem here is strongly consistent, so get-by-id and the email filter
 see every acknowledged write. Global secondary indexes are eventually consistent: on AWS a
 customer just created or changed may be missing from, or stale in, the unfiltered and
@@ -48,6 +63,7 @@ import itertools
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
@@ -98,13 +114,23 @@ R = TypeVar("R")
 LIST_PK = "CUSTOMERS"
 # Store column -> item attribute, for the writable fields.
 ATTRIBUTE_OF = {"name": "name", "email": "email", "phone": "phone", "business_id": "businessId"}
-NAMES = {f"#{name}": name for name in (*ATTRIBUTE_OF.values(), "pk", "updatedAt", "version")}
+WRITER_ATTRIBUTE = "writeToken"
+NAMES = {
+    f"#{name}": name
+    for name in (*ATTRIBUTE_OF.values(), "pk", "updatedAt", "version", WRITER_ATTRIBUTE)
+}
 MAX_KEY_BYTES = 2048  # DynamoDB's limit on a partition key value
 ATTEMPTS = 4  # tries of a write that lost a race to another change of the same customer
 # TransactWriteItems takes up to 100 items: a customer and its email claim each.
 TRANSACTION_CUSTOMERS = 50
 BATCH_GET_KEYS = 100  # BatchGetItem's limit
 THROTTLED = ("ThrottlingError", "ProvisionedThroughputExceeded")
+# Errors after which a write may or may not have been applied (botocore has already sent
+# it again as often as it would); any 5xx too.
+OUTCOME_UNKNOWN = ("TransactionInProgressException", "RequestTimeout", "RequestTimeoutException")
+# An import waits longer for an answer than a request does: nobody is waiting on a page,
+# and a local endpoint (moto) takes seconds for a transaction once the table is large.
+BULK_READ_TIMEOUT = 60
 # A boto3 session loads the service model (~0.1 s) and is not thread-safe: share one per
 # region and build clients from it under a lock.
 _sessions: dict[str | None, boto3.session.Session] = {}
@@ -135,6 +161,28 @@ def _reasons(exc: ClientError) -> list[dict[str, Any]]:
 
 def _failed(reason: Mapping[str, Any]) -> bool:
     return reason.get("Code") == "ConditionalCheckFailed"
+
+
+def _sent_again(exc: ClientError) -> bool:
+    """Whether botocore sent the request more than once before this answer."""
+    return int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) > 0
+
+
+def _outcome_unknown(exc: ClientError) -> bool:
+    """Whether the failed write may have been applied all the same."""
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    return status >= 500 or _code(exc) in OUTCOME_UNKNOWN
+
+
+def _write_token() -> str:
+    """A token for one write, kept for every time it is sent (36 characters: a
+    ClientRequestToken's limit)."""
+    return str(uuid.uuid4())
+
+
+def _written_by(item: Item | None, token: str) -> bool:
+    """Whether the item was last written by the write holding `token`."""
+    return item is not None and item.get(WRITER_ATTRIBUTE, {}).get("S") == token
 
 
 def _retrying(method: Callable[P, R]) -> Callable[P, R]:
@@ -263,10 +311,12 @@ def _claim_pk(record: CustomerRecord) -> str:
     return f"EMAIL#{email_key(record.email)}"
 
 
-def _make_client(region: str | None, endpoint_url: str | None) -> DynamoDBClient:
+def _make_client(
+    region: str | None, endpoint_url: str | None, *, read_timeout: float = 5
+) -> DynamoDBClient:
     config = Config(
         connect_timeout=2,
-        read_timeout=5,
+        read_timeout=read_timeout,
         retries={"mode": "standard", "max_attempts": 3},
         max_pool_connections=50,  # one per concurrent request thread
     )
@@ -290,10 +340,23 @@ class DynamoStore:
         region: str | None = None,
         endpoint_url: str | None = None,
     ) -> None:
-        """Use `client` if given (the caller closes it), else build one from region/endpoint."""
+        """Use `client` if given (the caller closes it), else build one from region/endpoint.
+
+        An import uses a second client, built on first use, that waits BULK_READ_TIMEOUT
+        for an answer; with a client given, it uses that one.
+        """
         self.table_name = table_name
         self._owns_client = client is None
         self._client = client or _make_client(region, endpoint_url)
+        self._where = (region, endpoint_url)
+        self._bulk_client: DynamoDBClient | None = client
+
+    @property
+    def _bulk(self) -> DynamoDBClient:
+        if self._bulk_client is None:
+            region, endpoint_url = self._where
+            self._bulk_client = _make_client(region, endpoint_url, read_timeout=BULK_READ_TIMEOUT)
+        return self._bulk_client
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> DynamoStore:
@@ -370,6 +433,10 @@ class DynamoStore:
             self._transact(*items)
         except ClientError as exc:
             reasons = _reasons(exc)
+            # The id is new, so if it is taken this very transaction took it, in an
+            # attempt whose answer was lost before botocore sent it again.
+            if _failed(reasons[0]):
+                return record
             # A lost key first: whoever holds it now may have created this very email.
             if answered is not None and _failed(reasons[2]):
                 raise _claim_lost(reasons[2].get("Item"), answered) from exc
@@ -452,16 +519,21 @@ class DynamoStore:
             raise ValueError(f"not writable: {sorted(unknown)}")
         if changes.get("name", "") is None or changes.get("email", "") is None:
             raise ValueError("name and email cannot be cleared")
-        now = utc_timestamp()
+        now, token = utc_timestamp(), _write_token()
         sets = [f"#{ATTRIBUTE_OF[c]} = :{c}" for c, v in changes.items() if v is not None]
         removes = [f"#{ATTRIBUTE_OF[c]}" for c, v in changes.items() if v is None]
-        expression = "SET " + ", ".join([*sets, "#updatedAt = :now", "#version = #version + :one"])
+        expression = "SET " + ", ".join(
+            [*sets, "#updatedAt = :now", "#version = #version + :one", "#writeToken = :token"]
+        )
         if removes:  # a GSI key must be absent, not null: clearing removes the attribute
             expression += " REMOVE " + ", ".join(removes)
         values = {f":{c}": _s(v) for c, v in changes.items() if v is not None}
-        values |= {":now": _s(now), ":one": {"N": "1"}}
-        # Without it UpdateItem would create a missing customer.
-        condition = "attribute_exists(#pk)"
+        values |= {":now": _s(now), ":one": {"N": "1"}, ":token": _s(token)}
+        # attribute_exists: without it UpdateItem would create a missing customer. The
+        # token: the same update sent again finds its own token and fails, not applies twice.
+        condition = (
+            "attribute_exists(#pk) AND (attribute_not_exists(#writeToken) OR #writeToken <> :token)"
+        )
         # A new email: the claim to release depends on the current address. Read it, then
         # write only if the version is still the one read; if not, retry, or 412 when the
         # caller expected a version.
@@ -492,6 +564,8 @@ class DynamoStore:
             except ClientError as exc:
                 if _code(exc) == "ConditionalCheckFailedException":
                     current = cast("Item | None", exc.response.get("Item"))
+                    if current is not None and _written_by(current, token):
+                        return _record(current)  # applied by an attempt whose answer was lost
                     self._raise_for_customer(customer_id, current, retry=retry)
                 raise
             return _record(answer["Attributes"])
@@ -503,11 +577,15 @@ class DynamoStore:
             )
         except ClientError as exc:
             reasons = _reasons(exc)
-            if _failed(reasons[0]):  # the customer first, as sqlite's WHERE decides first
-                self._raise_for_customer(customer_id, reasons[0].get("Item"), retry=retry)
-            if _failed(reasons[1]):
+            current = reasons[0].get("Item")
+            if _failed(reasons[0]) and not _written_by(current, token):
+                # the customer first, as sqlite's WHERE decides first
+                self._raise_for_customer(customer_id, current, retry=retry)
+            elif _failed(reasons[1]) and not _failed(reasons[0]):
                 raise EmailTaken(new_email) from exc
-            raise
+            elif not _failed(reasons[0]):
+                raise
+            # else: applied by an attempt whose answer was lost
         # TransactWriteItems returns no item, but with the version pinned to the one read
         # the new state is exactly the old one plus the changes.
         return replace(
@@ -541,6 +619,10 @@ class DynamoStore:
             self._transact(delete, self._release(old))
         except ClientError as exc:
             reason = _reasons(exc)[0]
+            if _failed(reason) and reason.get("Item") is None and _sent_again(exc):
+                # Gone, and the delete was sent more than once: an attempt whose answer
+                # was lost deleted it (or another delete did; it is gone as asked).
+                return
             if _failed(reason):
                 # A change since the read: run again, or 412 when a version was expected.
                 retry = expected_version is None
@@ -584,7 +666,10 @@ class DynamoStore:
         except ClientError as exc:
             reasons = _reasons(exc)
             if _failed(reasons[0]):  # another request took the key since the read
-                return _holder(reasons[0].get("Item"), claim)
+                holder = _holder(reasons[0].get("Item"), claim)
+                if holder == claim:
+                    return None  # this very claim, sent again after the reply to it was lost
+                return holder
             for reason, (counter_pk, _, per_client) in zip(reasons[1:], bounds, strict=True):
                 if _failed(reason):  # concurrent claims filled the room since the read
                     retry_after = counts.retry_after(found.get(counter_pk), now)
@@ -600,7 +685,10 @@ class DynamoStore:
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise
-            raise _claim_lost(cast("Item | None", exc.response.get("Item")), answered) from exc
+            current = cast("Item | None", exc.response.get("Item"))
+            if current and _idempotency_record(current, answered.scope, answered.key) == answered:
+                return  # this very answer, sent again after the reply to it was lost
+            raise _claim_lost(current, answered) from exc
 
     def release_idempotency_key(self, claim: IdempotencyRecord) -> None:
         try:
@@ -638,9 +726,11 @@ class DynamoStore:
 
         A transaction may not touch one item twice, so a chunk ends before a record
         whose id or email an earlier record of the chunk has. A transaction cancelled
-        by taken keys is sent again without the records that caused it.
+        by taken keys is sent again without the records that caused it. Each customer
+        carries a token of its own, so one found stored with it was written here.
         """
         conflicts: list[Conflict] = []
+        tokens = [_write_token() for _ in records]
         start = 0
         while start < len(records):
             chunk: list[int] = []
@@ -654,39 +744,86 @@ class DynamoStore:
                 chunk.append(index)
             start = chunk[-1] + 1
             while chunk:
-                failed = self._insert_chunk([records[index] for index in chunk])
-                if not failed:
+                left_out = self._insert_chunk(
+                    [records[index] for index in chunk], [tokens[index] for index in chunk]
+                )
+                if not left_out:
                     break
-                for position in failed:
-                    index = chunk[position]
-                    fields = self._taken(records[index]) or failed[position]
-                    conflicts.append(Conflict(index, fields))
-                chunk = [index for position, index in enumerate(chunk) if position not in failed]
+                for position, fields in left_out.items():
+                    if fields:  # refused; () is written by an attempt whose answer was lost
+                        index = chunk[position]
+                        conflicts.append(Conflict(index, self._taken(records[index]) or fields))
+                chunk = [index for position, index in enumerate(chunk) if position not in left_out]
         return sorted(conflicts, key=lambda conflict: conflict.index)
 
     @_retrying
-    def _insert_chunk(self, records: Sequence[CustomerRecord]) -> dict[int, tuple[str, ...]]:
-        """Write the records in one transaction; if cancelled, which failed and on what."""
+    def _insert_chunk(
+        self, records: Sequence[CustomerRecord], tokens: Sequence[str]
+    ) -> dict[int, tuple[str, ...]]:
+        """Write the records in one transaction; which it left out, by position: the
+        fields refused, or () for a record found already written by this very write.
+
+        When the outcome is unknown (no answer after botocore's own tries), the records
+        are read back: those bearing their tokens were written, and the transaction is
+        sent again, with the same ClientRequestToken, only if none were.
+        """
         items: list[TransactWriteItemTypeDef] = []
-        for record in records:
-            items.append({"Put": self._put(_item(record), "attribute_not_exists(#pk)")})
-            items.append({"Put": self._claim(record.email, record.id)})
-        try:
-            self._transact(*items)
-        except ClientError as exc:
-            reasons = _reasons(exc)
-            if any(reason.get("Code") in THROTTLED for reason in reasons):
-                raise _Retry from exc  # a burst above the table's or index's rate: again
-            failed: dict[int, tuple[str, ...]] = {}
-            for position in range(len(records)):
-                customer, claim = reasons[2 * position : 2 * position + 2]
-                fields = ("id",) * _failed(customer) + ("email",) * _failed(claim)
-                if fields:
-                    failed[position] = fields
-            if not failed:
-                raise
-            return failed
-        return {}
+        for record, token in zip(records, tokens, strict=True):
+            put = self._put(
+                _item(record) | {WRITER_ATTRIBUTE: _s(token)}, "attribute_not_exists(#pk)"
+            )
+            put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+            items += [{"Put": put}, {"Put": self._claim(record.email, record.id)}]
+        request_token = _write_token()
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                self._transact(*items, token=request_token, client=self._bulk)
+                return {}
+            except ClientError as exc:
+                if _code(exc) == "TransactionCanceledException":
+                    return self._left_out(records, tokens, exc)
+                if not _outcome_unknown(exc):
+                    raise
+                unknown: Exception = exc
+            except BotoCoreError as exc:  # a timeout, a connection lost: no answer at all
+                unknown = exc
+            written = self._written(records, tokens)
+            if written:
+                return dict.fromkeys(written, ())
+            time.sleep(random.uniform(0, 0.5 * attempt))
+        raise unknown
+
+    def _left_out(
+        self, records: Sequence[CustomerRecord], tokens: Sequence[str], exc: ClientError
+    ) -> dict[int, tuple[str, ...]]:
+        """Which records a cancelled transaction refused, and on what; () for one found
+        written by an earlier attempt of the same transaction."""
+        reasons = _reasons(exc)
+        if any(reason.get("Code") in THROTTLED for reason in reasons):
+            raise _Retry from exc  # a burst above the table's or index's rate: again
+        left_out: dict[int, tuple[str, ...]] = {}
+        for position, token in enumerate(tokens):
+            customer, claim = reasons[2 * position : 2 * position + 2]
+            if _failed(customer) and _written_by(customer.get("Item"), token):
+                left_out[position] = ()
+                continue
+            fields = ("id",) * _failed(customer) + ("email",) * _failed(claim)
+            if fields:
+                left_out[position] = fields
+        if not left_out:
+            raise exc
+        return left_out
+
+    def _written(self, records: Sequence[CustomerRecord], tokens: Sequence[str]) -> list[int]:
+        """The positions of the records stored with their own tokens."""
+        found = self._items(
+            [f"CUSTOMER#{record.id}" for record in records], attributes=("pk", WRITER_ATTRIBUTE)
+        )
+        return [
+            position
+            for position, (record, token) in enumerate(zip(records, tokens, strict=True))
+            if _written_by(found.get(f"CUSTOMER#{record.id}"), token)
+        ]
 
     def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
         found = self._existing(
@@ -709,11 +846,13 @@ class DynamoStore:
 
     def _existing(self, pks: Sequence[str]) -> set[str]:
         """Which of these partition keys have an item (BatchGetItem, consistent reads)."""
-        return set(self._items(pks, only_keys=True))
+        return set(self._items(pks, attributes=("pk",)))
 
-    def _items(self, pks: Sequence[str], *, only_keys: bool = False) -> dict[str, Item]:
-        """The items these partition keys have, by key (BatchGetItem, consistent reads);
-        with `only_keys`, each item holds its key alone."""
+    def _items(
+        self, pks: Sequence[str], *, attributes: Sequence[str] | None = None
+    ) -> dict[str, Item]:
+        """The items with these partition keys, by key (BatchGetItem, consistent reads):
+        whole, or with just `attributes` (which hold "pk")."""
         found: dict[str, Item] = {}
         unique = list(dict.fromkeys(pks))
         for start in range(0, len(unique), BATCH_GET_KEYS):
@@ -721,11 +860,16 @@ class DynamoStore:
                 "Keys": [{"pk": _s(pk)} for pk in unique[start : start + BATCH_GET_KEYS]],
                 "ConsistentRead": True,
             }
-            if only_keys:
-                keys |= {"ProjectionExpression": "#pk", "ExpressionAttributeNames": {"#pk": "pk"}}
+            if attributes is not None:
+                keys |= {
+                    "ProjectionExpression": ", ".join(f"#a{n}" for n in range(len(attributes))),
+                    "ExpressionAttributeNames": {
+                        f"#a{n}": name for n, name in enumerate(attributes)
+                    },
+                }
             request: Any = {self.table_name: keys}
             for attempt in itertools.count():
-                answer = self._client.batch_get_item(RequestItems=request)
+                answer = self._bulk.batch_get_item(RequestItems=request)
                 found |= {item["pk"]["S"]: item for item in answer["Responses"][self.table_name]}
                 request = answer.get("UnprocessedKeys")
                 if not request:
@@ -742,9 +886,11 @@ class DynamoStore:
             raise StoreUnavailable(str(exc)) from exc
 
     def close(self) -> None:
-        """Close the client's connections, if this store built the client."""
+        """Close the clients' connections, if this store built them."""
         if self._owns_client:
             self._client.close()
+            if self._bulk_client is not None:
+                self._bulk_client.close()
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -757,8 +903,17 @@ class DynamoStore:
             raise CustomerNotFound(customer_id)
         return _record(answer["Item"])
 
-    def _transact(self, *items: TransactWriteItemTypeDef) -> None:
-        self._client.transact_write_items(TransactItems=list(items))
+    def _transact(
+        self,
+        *items: TransactWriteItemTypeDef,
+        token: str | None = None,
+        client: DynamoDBClient | None = None,
+    ) -> None:
+        """One transaction, with a ClientRequestToken (a new one unless given), which
+        every attempt botocore sends carries: DynamoDB applies it once."""
+        (client or self._client).transact_write_items(
+            TransactItems=list(items), ClientRequestToken=token or _write_token()
+        )
 
     def _put(self, item: dict[str, AttributeValueTypeDef], condition: str) -> PutTypeDef:
         return {

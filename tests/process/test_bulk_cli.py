@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -27,6 +28,7 @@ from customers import cli
 from db import ListQuery
 from tests.conftest import TEST_SETTINGS
 from tests.dynamo import REGION
+from tests.lossy_proxy import LossyProxy
 from tests.served import ROOT, ServerProcess
 
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -48,13 +50,13 @@ EXPECTED_REJECTIONS = [
     "line 3: name: is required",
     "line 4: email: is not a valid email address: An email address must have an @-sign.",
     "line 5: businessId: must be a Finnish business ID NNNNNNN-C with a valid check digit",
-    "line 6: email: is already in use",
-    "line 7: email: is already in use",
-    "line 9: id: is already in use",
+    "line 6: email: is already in use by line 2",  # an earlier row of the file has it
+    "line 7: email: is already in use",  # a stored customer has it
+    "line 9: id: is already in use by line 8",
     "line 10: updatedAt: needs createdAt",
     "line 11: name: is required",
     "line 11: email: is required",
-    "line 11: phone: String should match pattern '^[0-9 +()\\-]{1,32}$'",
+    "line 11: phone: must be 1 to 32 digits, spaces and + - ( ), with at least one digit",
 ]
 
 
@@ -362,8 +364,131 @@ def test_rows_before_an_unreadable_point_are_imported_and_counted(target: Target
     result = target.run("import", str(source))
     assert result.exit_code == 2
     assert rejections(result) == ["line 1: row: must be a JSON object"]
-    assert "line 1: the array is not closed; rows before it were handled" in result.stderr
+    assert result.stderr.splitlines()[-1].endswith(
+        "c.json: line 1: the array is not closed; before that, read 2, imported 1, rejected 1"
+    )
     assert [c["name"] for c in target.customers()] == ["A"]
+
+
+def test_a_csv_saved_by_excel_with_finnish_settings_is_imported(target: Target, tmp_path: Path):
+    # Excel's "CSV UTF-8" with Finnish settings: a byte order mark, ';' and CRLF.
+    source = write(
+        tmp_path / "asiakkaat.csv",
+        "name;email;phone;businessId\r\n"
+        "Maija Meikäläinen;maija@example.com;+358 40 123 4567;0112038-9\r\n"
+        '"Virtanen; Oy";virtanen@example.com;;\r\n',
+        bom=True,
+    )
+    result = target.run("import", str(source))
+    assert (result.exit_code, last_line(result)) == (0, "read 2, imported 2, rejected 0")
+    assert {c["name"]: c["phone"] for c in target.customers()} == {
+        "Maija Meikäläinen": "+358 40 123 4567",
+        "Virtanen; Oy": None,
+    }
+
+
+def file_store_run(tmp_path: Path, *args: str) -> Result:
+    """A command on a sqlite file store of its own: for what needs no second store."""
+    application = create_app({**TEST_SETTINGS, "SQLITE_PATH": str(tmp_path / "c.db")})
+    try:
+        return application.test_cli_runner().invoke(args=["customers", *args])
+    finally:
+        application.extensions["customer_store"].close()
+        application.extensions["business_client"].close()
+
+
+def test_a_stray_quote_costs_its_row_not_the_rest_of_the_file(tmp_path: Path):
+    lines = [f"C{number},c{number}@example.com\n" for number in range(1, 501)]
+    lines[1] = '"Stray,stray@example.com\n'  # line 3 of the file
+    source = write(tmp_path / "c.csv", "name,email\n" + "".join(lines))
+    result = file_store_run(tmp_path, "import", str(source))
+    assert rejections(result) == [
+        'line 3: row: the quote (") opened on line 3 is never closed; '
+        "the lines after line 3 are read as rows of their own"
+    ]
+    assert (result.exit_code, last_line(result)) == (1, "read 500, imported 499, rejected 1")
+
+
+@pytest.mark.parametrize(
+    ("args", "content", "message"),
+    [
+        (
+            ["--delimiter", ","],
+            "name;email\nA;a@example.com\n",
+            "line 1: the header looks separated by ';', not by ',': use --delimiter ';'; "
+            "nothing was imported",
+        ),
+        (
+            ["--delimiter", "ab"],
+            "",
+            "Invalid value for '--delimiter': give one character (such as ',', ';', tab)",
+        ),
+        (
+            [],
+            "name,email,note\nA,a@example.com,x\n",
+            "line 1: unknown column 'note' (--ignore-unknown-columns leaves such columns out); "
+            "the columns are id, name, email, phone, businessId, createdAt, updatedAt; "
+            "nothing was imported",
+        ),
+    ],
+)
+def test_header_errors_say_how_to_read_the_file(tmp_path: Path, args, content, message):
+    source = write(tmp_path / "c.csv", content)
+    result = file_store_run(tmp_path, "import", str(source), *args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].endswith(message)
+
+
+def test_unknown_columns_and_members_are_left_out_when_asked(tmp_path: Path):
+    csv_file = write(tmp_path / "c.csv", "name,Asiakasnumero,email\nA,17,a@example.com\n")
+    json_file = write(tmp_path / "c.jsonl", '{"name": "B", "email": "b@example.com", "n": 1}\n')
+    for source in (csv_file, json_file):
+        result = file_store_run(tmp_path, "import", str(source), "--ignore-unknown-columns")
+        assert (result.exit_code, last_line(result)) == (0, "read 1, imported 1, rejected 0")
+
+
+def test_a_json_file_with_a_bad_byte_says_what_was_handled(tmp_path: Path):
+    first = tmp_path / "first.json"
+    first.write_bytes(b'[{"name": "\xff", "email": "a@example.com"}]')
+    later = tmp_path / "later.json"
+    later.write_bytes(b'[{"name": "A", "email": "a@example.com"},\n{"name": "\xff"}]')
+
+    at_once = file_store_run(tmp_path, "import", str(first))
+    after_one = file_store_run(tmp_path, "import", str(later))
+
+    assert at_once.exit_code == after_one.exit_code == 2
+    assert at_once.stderr.splitlines()[-1].endswith(
+        "first.json: line 1: the file is not valid UTF-8; nothing was imported"
+    )
+    assert after_one.stderr.splitlines()[-1].endswith(
+        "later.json: line 2: the file is not valid UTF-8; "
+        "before that, read 1, imported 1, rejected 0"
+    )
+
+
+def test_a_row_with_a_thousand_problems_reports_twenty(tmp_path: Path):
+    members = ", ".join(f'"m{number}": 1' for number in range(1000))
+    source = write(tmp_path / "c.jsonl", f'{{"name": "A", "email": "a@example.com", {members}}}\n')
+    result = file_store_run(tmp_path, "import", str(source))
+    assert rejections(result) == [
+        *[f"line 1: m{number}: is not a known field" for number in range(20)],
+        "line 1: row: has 980 more problems, not listed",
+    ]
+
+
+def test_an_export_for_excel(tmp_path: Path):
+    seed = write(tmp_path / "seed.jsonl", '{"name": "=1+1", "email": "a@example.com"}\n')
+    assert file_store_run(tmp_path, "import", str(seed)).exit_code == 0
+
+    excel = file_store_run(tmp_path, "export", str(tmp_path / "excel.csv"), "--excel")
+    not_csv = file_store_run(tmp_path, "export", str(tmp_path / "excel.json"), "--excel")
+
+    assert excel.exit_code == 0
+    data = (tmp_path / "excel.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfid;name;email;phone;businessId;createdAt;updatedAt\r\n")
+    assert b";'=1+1;a@example.com;" in data
+    assert not_csv.exit_code == 2
+    assert "--excel writes CSV, not json" in not_csv.stderr
 
 
 def test_no_import_into_the_in_memory_store(tmp_path: Path):
@@ -434,6 +559,53 @@ def test_a_progress_bar_on_a_terminal():
     assert "2,000 rows, " in stream.getvalue()
 
 
+def test_dynamodb_losing_answers_imports_what_the_file_store_imports(
+    tmp_path: Path, moto_endpoint: str, dynamo_client, aws_environ
+):
+    # GIVEN a file of good and bad rows, long enough for several DynamoDB transactions
+    extra = "".join(f"Extra {number},extra{number}@example.com,,,,,\n" for number in range(110))
+    source = write(tmp_path / "c.csv", GOOD_AND_BAD + extra)
+    on_file = file_store_run(tmp_path, "import", str(source))
+
+    # WHEN DynamoDB applies every transaction but the first answer to each is lost
+    table = f"customers-{uuid.uuid4().hex[:12]}"
+    with LossyProxy(moto_endpoint) as proxy:
+        proxy.lose_every_first("TransactWriteItems")
+        settings = {
+            **TEST_SETTINGS,
+            "CUSTOMER_STORE": "dynamodb",
+            "DYNAMODB_TABLE": table,
+            "DYNAMODB_CREATE_TABLE": True,
+            "AWS_ENDPOINT_URL": proxy.url,
+            "AWS_REGION": REGION,
+        }
+        application = create_app(settings)
+        try:
+            on_dynamodb = application.test_cli_runner().invoke(
+                args=["customers", "import", str(source)]
+            )
+            store = application.extensions["customer_store"]
+            stored = store.list_page(ListQuery(limit=500)).items
+        finally:
+            application.extensions["customer_store"].close()
+            application.extensions["business_client"].close()
+            dynamo_client.delete_table(TableName=table)
+
+    # THEN it reports and holds what the file store does: no row rejected for its own write
+    assert len(proxy.lost) >= 3
+    assert isinstance(on_dynamodb.exception, SystemExit)  # no traceback
+    assert on_dynamodb.exit_code == on_file.exit_code == 1
+    assert rejections(on_dynamodb) == rejections(on_file)
+    assert last_line(on_dynamodb) == last_line(on_file) == "read 120, imported 113, rejected 7"
+    file_store = create_app({**TEST_SETTINGS, "SQLITE_PATH": str(tmp_path / "c.db")})
+    try:
+        on_file_stored = file_store.extensions["customer_store"].list_page(ListQuery(limit=500))
+    finally:
+        file_store.extensions["customer_store"].close()
+        file_store.extensions["business_client"].close()
+    assert sorted(c.email for c in stored) == sorted(c.email for c in on_file_stored.items)
+
+
 # --- the real command, as a user runs it ------------------------------------------------
 
 
@@ -469,3 +641,31 @@ def test_the_commands_as_a_user_runs_them(target: Target, tmp_path: Path):
         "maija@example.com",
         "Taken@Example.com",
     ]
+
+
+def test_a_store_that_fails_ends_in_one_line_and_exit_status_3(tmp_path: Path, aws_environ):
+    # GIVEN a DynamoDB endpoint where nothing listens
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    env = {"CUSTOMER_STORE": "dynamodb", "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION}
+    source = write(tmp_path / "c.csv", "name,email\nA,a@example.com\n")
+
+    # WHEN the commands run against it
+    imported = flask("customers", "import", str(source), env=env)
+    exported = flask("customers", "export", str(tmp_path / "out.csv"), env=env)
+
+    # THEN each says what happened and what to do, in one line, without a traceback
+    assert (imported.returncode, exported.returncode) == (3, 3)
+    for result in (imported, exported):
+        assert b"Traceback" not in result.stderr
+    assert imported.stderr.decode().splitlines()[-1] == (
+        f"Error: {source}: the store failed: Could not connect to the endpoint URL: "
+        f'"{endpoint}/"; nothing was imported; import the file again once the store answers '
+        "(rows already in are then reported as in use)"
+    )
+    assert exported.stderr.decode().splitlines()[-1] == (
+        f'Error: the store failed: Could not connect to the endpoint URL: "{endpoint}/"; '
+        f"{tmp_path / 'out.csv'} was left as it was; export again once the store answers"
+    )
+    assert not (tmp_path / "out.csv").exists()
