@@ -129,9 +129,11 @@ node_modules/.installed: package.json package-lock.json
 fuzz: $(VENV)/.dev-installed
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/pytest -q tests/unit/test_fuzz.py
 
+# The development pins hold setuptools (and pip, --allow-unsafe): the tests build the
+# package without build isolation, with the setuptools pyproject.toml asks for.
 lock: $(VENV)/.dev-installed
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
-	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
+	$(BIN)/pip-compile -q --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-dev.txt requirements-dev.in
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-sam.txt requirements-sam.in
 
 clean:

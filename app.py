@@ -19,8 +19,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from business_client import BusinessClient
 from customers import businesses, cli, openapi, routes, service
-from customers.config import DEFAULTS, SERVER_THREADS, check_settings, settings_from_env
-from customers.stores import open_store
+from customers.config import (
+    DEFAULTS,
+    SERVER_THREADS,
+    ConfigError,
+    check_settings,
+    settings_from_env,
+)
+from customers.store_settings import open_configured_store
 from customers.stores.sqlite import is_in_memory
 from customers.web import bodies, errors, problems, rate_limits, request_context, security
 from customers.web.access_log import RequestLogMiddleware
@@ -77,19 +83,40 @@ class CustomerApi(Flask):
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the service; `config` overrides the environment, which overrides DEFAULTS."""
+    """Build the service; `config` overrides the environment, which overrides DEFAULTS.
+
+    Raises ConfigError naming the setting that it cannot run with; under the `flask`
+    command line, that is one line and exit status 2 instead of a traceback.
+    """
+    try:
+        return _build(config, serving=built_to_serve())
+    except ConfigError as exc:
+        if click.get_current_context(silent=True) is None:
+            raise
+        raise cli.SettingRefused(str(exc)) from None
+
+
+def built_to_serve() -> bool:
+    """Whether the app is built to serve requests: by a server, Lambda, a test, `flask run`.
+
+    Not when the `flask` command line builds it for a command of its own (`flask
+    customers …`, `flask init-db`, `flask shell`): such a command opens the store itself,
+    as it needs it, and the warnings about serving do not concern it.
+    """
+    context = click.get_current_context(silent=True)
+    return context is None or context.command.name == "run"
+
+
+def _build(config: Mapping[str, Any] | None, *, serving: bool) -> Flask:
     app = CustomerApi(__name__, static_folder=None)
     settings = {**DEFAULTS, **settings_from_env(), **(config or {})}
     check_settings(settings)
     app.config.update(settings)
     app.json = OrjsonProvider(app)
 
-    # Logging first, so everything after it logs as JSON lines. An app built by the
-    # `flask` command line (inside a click context) runs a command whose stdout is its
-    # output, so its log lines go to stderr.
-    configure_logging(
-        app.config["LOG_LEVEL"], to_stderr=click.get_current_context(silent=True) is not None
-    )
+    # Logging first, so everything after it logs as JSON lines. A command of the `flask`
+    # command line may write its output to stdout, so its log lines go to stderr.
+    configure_logging(app.config["LOG_LEVEL"], to_stderr=not serving)
 
     # Errors: every failure leaves as a problem document; the store's and the business
     # client's own errors are mapped to theirs in one place.
@@ -104,8 +131,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Access: the API key check (before any other work), rate limits, CORS.
     security.init_app(app)
 
-    # Long-lived collaborators, one per app, reached through app.extensions.
-    store = app.extensions["customer_store"] = open_store(app.config)
+    # Long-lived collaborators, one per app, reached through app.extensions. A command
+    # opens the store itself (cli.command_store): it alone knows whether it may create one.
+    if serving:
+        app.extensions["customer_store"] = open_configured_store(app.config)
     app.extensions["business_client"] = BusinessClient(
         base_url=app.config["BUSINESS_API_URL"],
         connect_timeout=app.config["BUSINESS_CONNECT_TIMEOUT"],
@@ -128,11 +157,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
 
     app.cli.add_command(cli.commands)  # flask customers import|export
-
-    @app.cli.command("init-db")
-    def init_db_command() -> None:
-        """Create the schema (idempotent; it is also created at start)."""
-        print(f"store ready: {store.kind}")
+    app.cli.add_command(cli.init_db_command)  # flask init-db
 
     # Around all of it: security headers outermost, then request id and access line,
     # then bodies read whole and within the limit, whichever server delivers them.
@@ -148,6 +173,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # caller can send it, and the address is the connection's.
     if app.config["TRUSTED_PROXIES"]:
         app.middleware = ProxyFix(app.middleware, x_for=app.config["TRUSTED_PROXIES"])
+
+    # Last, once nothing can stop the start any more: which keys serve, or that none do.
+    if serving:
+        security.log_key_state(app)
     return app
 
 

@@ -1,11 +1,13 @@
 """`flask customers import` and `flask customers export`: customers in and out of the store.
 
-The commands form the `customers` group, which the app factory adds to `flask`; they work
-on the store the environment configures, as the service would. Everything but exported
-data goes to stderr: rejected rows as `line N: field: reason`, progress, the summary.
-Every failure is one line saying what happened and what to do, never a traceback.
-Exit status: 0 all rows imported, 1 some rejected, 2 a usage error or a file that
-cannot be read or written, 3 the store failed.
+The commands form the `customers` group, which the app factory adds to `flask` beside
+`flask init-db`; they work on the store the environment configures, as the service
+would, and open it themselves: a command that only reads refuses a store that is not
+there instead of creating an empty one. Everything but exported data goes to stderr:
+rejected rows as `line N: field: reason`, progress, the summary. Every failure is one
+line saying what happened and what to do, never a traceback. Exit status: 0 all rows
+imported, 1 some rejected, 2 a usage error, a setting the command cannot run with, or a
+file that cannot be read or written, 3 the store failed.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
+from customers.config import ConfigError
 from customers.csv_rows import SEPARATORS
 from customers.file_rows import CountingReader, ReadFailed, ReadOptions
 from customers.formats import FORMATS, format_of, read_rows, write_rows
-from customers.stores.sqlite import SqliteStore
+from customers.store_settings import check_store_answers, open_configured_store
+from customers.stores.sqlite import is_in_memory
 from customers.web.metrics import is_store_error
 from db import CustomerStore
 
@@ -66,9 +70,42 @@ def _delimiter(context: click.Context, parameter: click.Parameter, value: str | 
     return value
 
 
-def _store() -> CustomerStore:
-    store: CustomerStore = current_app.extensions["customer_store"]
+class SettingRefused(click.ClickException):
+    """A setting the command cannot run with: one line naming it, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"customer-api: {self.format_message()}", file=file or sys.stderr)
+
+
+def command_store(*, create: bool) -> CustomerStore:
+    """The configured store, opened for this command; raises SettingRefused naming the setting.
+
+    With `create=False` (a command that only reads) a store that does not exist is
+    refused, and nothing is created. An app built outside the command line (a test's)
+    already holds its store, and that one is used.
+    """
+    store: CustomerStore | None = current_app.extensions.get("customer_store")
+    if store is not None:
+        return store
+    try:
+        store = open_configured_store(current_app.config, create=create)
+        current_app.extensions["customer_store"] = store
+        check_store_answers(store, current_app.config)
+    except ConfigError as exc:
+        raise SettingRefused(str(exc)) from None
     return store
+
+
+def _refuse_memory(doing: str) -> None:
+    """Refuse the in-memory store for a command whose work would not outlive it."""
+    config = current_app.config
+    if config["CUSTOMER_STORE"] == "sqlite" and is_in_memory(config["SQLITE_PATH"]):
+        raise SettingRefused(
+            f"SQLITE_PATH={config['SQLITE_PATH']!r}: the store is in memory: {doing}; set "
+            "SQLITE_PATH to a database file (or CUSTOMER_STORE=dynamodb)"
+        )
 
 
 def _format(file: str, given: str | None) -> str:
@@ -160,12 +197,10 @@ def import_command(
     """
     fmt = _format(file, fmt)
     options = ReadOptions(delimiter, ignore_unknown_columns)
-    store = _store()
-    if isinstance(store, SqliteStore) and store.in_memory and not dry_run:
-        raise CommandFailed(
-            "the store is in memory and would vanish when this command ends: set SQLITE_PATH "
-            "to a database file (or CUSTOMER_STORE=dynamodb) to import into it"
-        )
+    if not dry_run:
+        _refuse_memory("what is imported would vanish when this command ends")
+    # A dry run only reads the store (which emails and ids are taken): it creates none.
+    store = command_store(create=not dry_run)
     from customers.bulk import Summary, import_rows
 
     stderr = sys.stderr
@@ -270,11 +305,13 @@ def export_command(file: str, fmt: str | None, excel: bool) -> None:
     fmt = "csv" if excel and fmt is None and file == "-" else _format(file, fmt)
     if excel and fmt != "csv":
         raise click.UsageError(f"--excel writes CSV, not {fmt}")
+    _refuse_memory("this command would make an empty one and export nothing")
+    store = command_store(create=False)
     stderr = sys.stderr
     progress = Progress("exporting", total_bytes=None, stream=stderr)
     from customers.bulk import all_customers
 
-    records = _counted(all_customers(_store()), progress)
+    records = _counted(all_customers(store), progress)
     try:
         if file == "-":
             out = sys.stdout.buffer
@@ -326,3 +363,16 @@ def _write_whole(path: Path, records: Iterator[Any], fmt: str, *, excel: bool) -
             os.unlink(temporary)
         raise
     return count
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Create the store's schema, or the DynamoDB table with DYNAMODB_CREATE_TABLE=1.
+
+    Idempotent; the service also does it at start. The in-memory store is refused:
+    the schema would vanish with this command.
+    """
+    _refuse_memory("the schema would vanish when this command ends")
+    store = command_store(create=True)
+    click.echo(f"store ready: {store.kind}")

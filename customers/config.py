@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 DEFAULTS: dict[str, Any] = {
     "PORT": 3000,
@@ -83,7 +85,10 @@ class ConfigError(ValueError):
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
     def convert(raw: str) -> int:
-        value = int(raw.strip())
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError("must be a whole number") from None
         if value < low or (high is not None and value > high):
             bound = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise ValueError(f"must be {bound}")
@@ -94,7 +99,10 @@ def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
 
 def _seconds(*, allow_zero: bool) -> Callable[[str], float]:
     def convert(raw: str) -> float:
-        value = float(raw.strip())
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError("must be a number of seconds") from None
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError("must be a finite number of seconds")
         if value < 0 or (value == 0 and not allow_zero):
@@ -130,11 +138,54 @@ def _log_level(raw: str) -> str:
     return value
 
 
+def _split_url(value: str) -> SplitResult:
+    """urlsplit, refusing a port out of range (urlsplit itself only fails once it is read)."""
+    parts = urlsplit(value)
+    try:
+        if parts.port == 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError("has a port that is not a number from 1 to 65535") from None
+    return parts
+
+
 def _http_url(raw: str) -> str:
     value = raw.strip()
-    if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
-        raise ValueError("must be an http(s) URL without query or fragment")
+    parts = _split_url(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "?" in value or "#" in value:
+        raise ValueError("must be an http(s) URL with a host, without query or fragment")
     return value.rstrip("/")
+
+
+def _optional(convert: Callable[[str], str]) -> Callable[[str], str | None]:
+    """`convert`, with an empty value meaning unset."""
+
+    def optional(raw: str) -> str | None:
+        return convert(raw) if raw.strip() else None
+
+    return optional
+
+
+def _matching(pattern: str, rule: str) -> Callable[[str], str]:
+    """The value when it matches `pattern` whole; else ValueError saying `rule`."""
+    compiled = re.compile(pattern)
+
+    def convert(raw: str) -> str:
+        value = raw.strip()
+        if not compiled.fullmatch(value):
+            raise ValueError(rule)
+        return value
+
+    return convert
+
+
+def _sqlite_path(raw: str) -> str:
+    """An empty SQLITE_PATH would be sqlite's private temporary database: the data would
+    vanish at the stop, as with `:memory:`, while the operator meant a file."""
+    value = raw.strip()
+    if not value:
+        raise ValueError("is empty: name a database file, or unset it for the in-memory store")
+    return value
 
 
 def _ip_address(raw: str) -> str:
@@ -145,23 +196,76 @@ def _ip_address(raw: str) -> str:
         raise ValueError("must be an IP address, such as 127.0.0.1 or 0.0.0.0") from None
 
 
-def _text(raw: str) -> str | None:
-    return raw.strip() or None
-
-
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+# Characters a client can send in `X-API-Key` or after `Bearer` and have arrive as sent:
+# visible ASCII. Werkzeug reads header bytes as latin-1, so a key holding `ä` (sent as
+# UTF-8) would never match, and nothing would say why.
+API_KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+
+
+def _api_keys(raw: str) -> tuple[str, ...]:
+    keys = _csv(raw)
+    for position, key in enumerate(keys, 1):
+        if not API_KEY_CHARACTERS.fullmatch(key):
+            # The key itself is never shown: only where it is in the list.
+            raise ValueError(
+                f"key {position} holds a character a client cannot send in a header: "
+                "keys are visible ASCII characters, without spaces"
+            )
+    return keys
+
+
+# Hosts as a browser writes them in `Origin`: DNS names in ASCII (IDNA), or IPv4.
+ORIGIN_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(entry: str) -> str:
+    """`entry` as the `Origin` a browser sends (lowercase, no default port); ValueError else.
+
+    flask-cors compares each request's `Origin` with the listed entries as text, and reads
+    an entry holding `*`, `[` or `?` as a regular expression. An entry with a path, a
+    trailing slash, no scheme or a default port matches no request: CORS would stay off,
+    and no `Access-Control-Allow-Origin` would ever be sent.
+    """
+    example = "such as https://app.example.com or http://localhost:8080"
+    parts = _split_url(entry.lower())
+    host = parts.hostname or ""
+    if parts.scheme not in DEFAULT_PORTS or not ORIGIN_HOST.fullmatch(host):
+        raise ValueError(
+            f"{entry!r} is not an origin: each is scheme://host[:port] as a browser sends "
+            f"it, {example} (no wildcards, no IPv6 literals)"
+        )
+    port = "" if parts.port in (None, DEFAULT_PORTS[parts.scheme]) else f":{parts.port}"
+    origin = f"{parts.scheme}://{host}{port}"
+    if entry.lower() != origin:
+        raise ValueError(
+            f"{entry!r} is not an origin as a browser sends it (no path, no trailing slash, "
+            f"no default port): write {origin}"
+        )
+    return origin
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(_origin(entry) for entry in _csv(raw))
+
+
 REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
+
+
+# `limits` reads "1/0 minute" as once a minute: a zero count of periods is refused here.
+ZERO_PERIODS = re.compile(r"(?:/|\bper)\s*0+\s", re.IGNORECASE)
 
 
 def _rate_limit(raw: str) -> str:
     from limits import parse_many
 
     value = raw.strip()
-    if value:
-        parse_many(value)
+    if value and (any(item.amount < 1 for item in parse_many(value)) or ZERO_PERIODS.search(value)):
+        raise ValueError("a limit of 0 requests, or per 0 periods, would refuse everything")
     return value
 
 
@@ -170,6 +274,8 @@ def _limit_storage(raw: str) -> str:
     value = raw.strip()
     if value != "memory://" and not value.startswith(REDIS_SCHEMES):
         raise ValueError(f"must be memory:// or a URI starting {', '.join(REDIS_SCHEMES)}")
+    if value.startswith(("redis://", "rediss://")):
+        _split_url(value)  # a port that is no port would fail at the first request only
     return value
 
 
@@ -177,7 +283,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "PORT": _integer(1, 65535),
     "HOST": _ip_address,
     "WORKERS": _integer(0, 64),
-    "SQLITE_PATH": str.strip,
+    "SQLITE_PATH": _sqlite_path,
     "LOG_LEVEL": _log_level,
     "BODY_READ_TIMEOUT": _seconds(allow_zero=False),
     "BODY_MEMORY_LIMIT": _integer(1),
@@ -187,10 +293,15 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "IDEMPOTENCY_KEYS_PER_CLIENT": _integer(1),
     "IDEMPOTENCY_KEYS_TOTAL": _integer(1),
     "CUSTOMER_STORE": _choice("sqlite", "dynamodb"),
-    "DYNAMODB_TABLE": str.strip,
+    # DynamoDB's rule for table names.
+    "DYNAMODB_TABLE": _matching(
+        r"[A-Za-z0-9_.-]{3,255}", "must be 3 to 255 letters, digits, '_', '-' or '.'"
+    ),
     "DYNAMODB_CREATE_TABLE": _flag,
-    "AWS_REGION": _text,
-    "AWS_ENDPOINT_URL": _text,
+    "AWS_REGION": _optional(
+        _matching(r"[a-z]{2}(-[a-z]+)+-[0-9]+", "must be a region name such as eu-north-1")
+    ),
+    "AWS_ENDPOINT_URL": _optional(_http_url),
     "BUSINESS_API_URL": _http_url,
     "BUSINESS_CONNECT_TIMEOUT": _seconds(allow_zero=False),
     "BUSINESS_READ_TIMEOUT": _seconds(allow_zero=False),
@@ -202,13 +313,19 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "BUSINESS_BREAKER_FAILURES": _integer(1),
     "BUSINESS_BREAKER_COOLDOWN": _seconds(allow_zero=False),
     "BUSINESS_MAX_CONCURRENT": _integer(1, SERVER_THREADS // 2),
-    "API_KEYS": _csv,
-    "API_KEYS_SSM_PARAMETER": _text,
+    "API_KEYS": _api_keys,
+    # A parameter's name (/customer-api/prod/api-keys) or its ARN, as GetParameter takes it.
+    "API_KEYS_SSM_PARAMETER": _optional(
+        _matching(
+            r"(arn:[a-z-]+:ssm:[a-z0-9-]+:[0-9]{12}:parameter)?/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*",
+            "must be an SSM parameter name such as /customer-api/prod/api-keys, or its ARN",
+        )
+    ),
     "REQUIRE_API_KEYS": _flag,
     "RATE_LIMIT": _rate_limit,
     "RATE_LIMIT_STORAGE_URI": _limit_storage,
     "TRUSTED_PROXIES": _integer(0, 5),
-    "CORS_ORIGINS": _csv,
+    "CORS_ORIGINS": _origins,
 }
 
 # Values that are secrets: a conversion error must not echo them (a Redis URI may hold
@@ -232,7 +349,28 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
         except ValueError as exc:
             shown = "<hidden>" if name in SECRET_SETTINGS else repr(raw)
             raise ConfigError(f"{name}={shown}: {exc}") from None
+    _check_store_choice(settings)
     return settings
+
+
+# Settings only one store reads. CUSTOMER_STORE alone picks the store, so any of these
+# beside the other store would be ignored: the service would run on a store the operator
+# did not mean (DYNAMODB_TABLE set, and the customers kept in memory).
+DYNAMODB_ONLY = ("DYNAMODB_TABLE", "DYNAMODB_CREATE_TABLE")
+SQLITE_ONLY = ("SQLITE_PATH",)
+
+
+def _check_store_choice(found: Mapping[str, Any]) -> None:
+    """Refuse a variable of one store set (to other than its default) beside CUSTOMER_STORE
+    naming the other store."""
+    store = found.get("CUSTOMER_STORE", DEFAULTS["CUSTOMER_STORE"])
+    other, names = ("dynamodb", DYNAMODB_ONLY) if store == "sqlite" else ("sqlite", SQLITE_ONLY)
+    for name in names:
+        if found.get(name, DEFAULTS[name]) != DEFAULTS[name]:
+            raise ConfigError(
+                f"{name}={found[name]!r}: only the {other} store reads it, and CUSTOMER_STORE "
+                f"is {store}: set CUSTOMER_STORE={other}, or unset {name}"
+            )
 
 
 def check_settings(settings: Mapping[str, Any]) -> None:

@@ -1,30 +1,37 @@
 """Serving in production: granian runs the app built by `create_app`.
 
-`python app.py` and `make run` come here. With the in-memory store the service
-is one process with many threads, since each process would have its own
-database; with a file store it may run several processes on one WAL file.
-Before granian starts, it checks what it can (the settings, that a file store
-opens, that the port is free), so a failure stops the service with one line
-naming the setting instead of a traceback from each worker.
+`python app.py`, `make run` and the `customer-api` command (pyproject.toml's script)
+come here. With the in-memory store the service is one process with many threads,
+since each process would have its own database; with a file store it may run several
+processes on one WAL file. Before granian starts, it checks what it can (the
+arguments, the settings, that the store opens, that the port is free), so a failure
+stops the service with one line naming the argument or the setting, and exit status
+2, instead of a traceback from each worker.
 """
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import socket
-import sqlite3
 import sys
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
 
 from customers.config import (
+    CONVERTERS,
     DEFAULTS,
     ConfigError,
     check_settings,
     settings_from_env,
 )
-from customers.stores.sqlite import SqliteStore, is_in_memory
+from customers.store_settings import check_store_answers, open_configured_store
+from customers.stores.sqlite import is_in_memory
+
+# Exit status for anything the operator gave that the service cannot run with: a setting,
+# an argument. 2, as argparse and click use for usage errors.
+REFUSED = 2
 
 
 def worker_count(settings: dict[str, object]) -> int:
@@ -70,18 +77,19 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def check_store_opens(settings: dict[str, object]) -> None:
-    """Open a file store once before any worker starts; raise ConfigError if it cannot be.
+    """Open the store once before any worker starts; raise ConfigError if it cannot be.
 
     Each worker opens the store itself, so a path that cannot be opened (no such
-    directory, a newer schema) would otherwise show as one traceback per worker.
+    directory, a newer schema) or a DynamoDB table that is not there would otherwise
+    show as one traceback per worker, or as a service answering 503 to everything.
     """
-    path = str(settings["SQLITE_PATH"])
-    if settings["CUSTOMER_STORE"] != "sqlite" or is_in_memory(path):
+    if settings["CUSTOMER_STORE"] == "sqlite" and is_in_memory(str(settings["SQLITE_PATH"])):
         return
+    store = open_configured_store(settings)
     try:
-        SqliteStore(path).close()
-    except (sqlite3.Error, RuntimeError) as exc:
-        raise ConfigError(f"SQLITE_PATH={path!r}: cannot open the database: {exc}") from None
+        check_store_answers(store, settings)
+    finally:
+        store.close()
 
 
 def check_limit_storage(settings: dict[str, object], workers: int) -> None:
@@ -196,15 +204,65 @@ def granian_settings(
     }
 
 
-def main() -> None:
+class _Arguments(argparse.ArgumentParser):
+    """argparse, refusing a bad argument in one line (`customer-api: ...`), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(REFUSED, f"customer-api: {message} (see customer-api --help)\n")
+
+
+# Each argument, the setting it stands for, and what it is; its value is checked by that
+# setting's converter, so `--port 0` is refused as `PORT=0` is.
+ARGUMENTS = {
+    "--host": ("HOST", "the IP address to listen on"),
+    "--port": ("PORT", "the port to listen on"),
+    "--workers": ("WORKERS", "server processes; 0: one per core for a file store, 1 in memory"),
+    "--log-level": ("LOG_LEVEL", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+}
+
+
+def _checked(setting: str) -> Callable[[str], Any]:
+    convert = CONVERTERS[setting]
+
+    def check(raw: str) -> Any:
+        try:
+            return convert(raw)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{raw!r}: {exc}") from None
+
+    return check
+
+
+def parse_arguments(argv: Sequence[str]) -> dict[str, Any]:
+    """The settings the command line gives, by setting name; exits 2 on a bad argument."""
+    parser = _Arguments(
+        prog="customer-api",
+        allow_abbrev=False,  # `--po` is no way to say `--port`
+        description="Serve customer-api with granian. Every setting is an environment "
+        "variable (see the README's Configuration); these arguments override theirs.",
+    )
+    for flag, (setting, meaning) in ARGUMENTS.items():
+        parser.add_argument(
+            flag,
+            dest=setting,
+            type=_checked(setting),
+            metavar=setting,
+            help=f"{meaning} (instead of ${setting}; default {DEFAULTS[setting]})",
+        )
+    given = vars(parser.parse_args(list(argv)))
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     """Serve on HOST:PORT until SIGTERM or SIGINT; in-flight requests finish first."""
     from granian import Granian
     from granian.log import LogLevels
 
     from customers.web.log_setup import server_log_config
 
+    arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
     try:
-        settings = {**DEFAULTS, **settings_from_env()}
+        settings = {**DEFAULTS, **settings_from_env(), **arguments}
         check_settings(settings)
         workers = worker_count(settings)
         check_limit_storage(settings, workers)
@@ -212,7 +270,10 @@ def main() -> None:
         check_port_free(str(settings["HOST"]), int(str(settings["PORT"])))
         max_connections = connection_limit(settings, raise_descriptor_limit())
     except ConfigError as exc:
-        sys.exit(f"customer-api: {exc}")
+        print(f"customer-api: {exc}", file=sys.stderr)
+        sys.exit(REFUSED)
+    # Each worker builds its app from the environment: the arguments reach it there.
+    os.environ.update({name: str(value) for name, value in arguments.items()})
     Granian(
         "app:served_asgi_app",  # by name: the factory is imported in each worker, not here
         factory=True,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end checks (`make e2e`). On free loopback ports: the register stub and two
 # instances of the service (python app.py, in-memory store), one open and one with
-# API_KEYS. Then, against both: the Postman collection through newman and the OpenAPI
+# API_KEYS. Then, against both: the Postman collection through newman (and once more
+# against the keyed one without a key, which must stop at once saying so) and the OpenAPI
 # document as served, linted by Spectral and Redocly; clients generated from that
 # document by tools nobody here wrote, each run against the open instance: TypeScript
 # (openapi-typescript and openapi-fetch, under tsc --strict) and Java (openapi-generator);
@@ -89,6 +90,22 @@ npx --no-install newman run e2e/customer-api.postman_collection.json \
   --environment e2e/customer-api.localhost.postman_environment.json \
   --env-var "baseUrl=$KEYED_URL" --env-var "apiKey=$API_KEY" \
   --timeout-request 20000 || failed+=("newman (API_KEYS)")
+# And against the keyed instance without apiKey: one failure, saying to set it, and the
+# run stops there instead of failing every request after it.
+if npx --no-install newman run e2e/customer-api.postman_collection.json \
+  --environment e2e/customer-api.localhost.postman_environment.json \
+  --env-var "baseUrl=$KEYED_URL" --env-var "apiKey=" --timeout-request 20000 \
+  --reporters json --reporter-json-export "$LOGS/newman-no-key.json"; then
+  failed+=("newman (API_KEYS, no apiKey): the run passed")
+else
+  python3 - "$LOGS/newman-no-key.json" <<'EOF_CHECK' || failed+=("newman (API_KEYS, no apiKey)")
+import json, sys
+failures = json.load(open(sys.argv[1]))["run"]["failures"]
+messages = [failure["error"]["message"] for failure in failures]
+print("e2e: newman without apiKey against keys:", messages)
+sys.exit(0 if len(messages) == 1 and messages[0].startswith("set apiKey:") else 1)
+EOF_CHECK
+fi
 
 # The document as each instance serves it, through both linters: any finding fails.
 export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import requests
@@ -28,17 +28,30 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ServerProcess:
     """The served app with `settings` on top of the environment, healthy once constructed.
 
-    Its own process group, so a kill reaches granian's workers too; its stdout and
-    stderr go to `output` when given.
+    `command` starts it (`python app.py` unless told); it is told its port in PORT, or
+    with `port_argument` on its command line. Its own process group, so a kill reaches
+    granian's workers too; its stdout and stderr go to `output` when given.
     """
 
-    def __init__(self, settings: Mapping[str, str], *, output: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Mapping[str, str],
+        *,
+        output: Path | None = None,
+        command: Sequence[str] = (sys.executable, "app.py"),
+        port_argument: str | None = None,
+    ) -> None:
         self.port = free_port(settings.get("HOST", "127.0.0.1"))
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LOG_LEVEL": "WARNING", **settings, "PORT": str(self.port)}
+        env = {**os.environ, "LOG_LEVEL": "WARNING", **settings}
+        args = list(command)
+        if port_argument is None:
+            env["PORT"] = str(self.port)
+        else:
+            args += [port_argument, str(self.port)]
         with open(output or os.devnull, "wb") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "app.py"],
+                args,
                 cwd=ROOT,
                 env=env,
                 stdout=sink,
@@ -81,6 +94,7 @@ def run_to_exit(
         args,
         cwd=ROOT,
         env=env,
+        stdin=subprocess.DEVNULL,  # a command reading stdin (`import -`) finds it empty
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -13,10 +13,14 @@ from customers.stores.sqlite import SqliteStore
 from db import CustomerStore
 
 
-def open_store(settings: Mapping[str, Any]) -> CustomerStore:
-    """The store `CUSTOMER_STORE` names; DynamoDB's module is imported only when chosen."""
+def open_store(settings: Mapping[str, Any], *, create: bool = True) -> CustomerStore:
+    """The store `CUSTOMER_STORE` names; DynamoDB's module is imported only when chosen.
+
+    Without `create`, a sqlite file is opened only if it exists (DynamoDB tables are
+    created only when DYNAMODB_CREATE_TABLE says so, either way).
+    """
     if settings["CUSTOMER_STORE"] == "dynamodb":
         from customers.stores.dynamodb import DynamoStore
 
         return DynamoStore.from_settings(settings)
-    return SqliteStore(settings["SQLITE_PATH"])
+    return SqliteStore(settings["SQLITE_PATH"], create=create)

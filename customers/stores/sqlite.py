@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import orjson
 
@@ -165,21 +165,39 @@ def is_in_memory(path: str) -> bool:
     )
 
 
+def existing_only(path: str) -> str:
+    """`path` as a URI that sqlite opens only when the database is already there (mode=rw).
+
+    The last `mode` of a URI wins, so it goes after whatever the path already says.
+    """
+    if not path.startswith("file:"):
+        return f"file:{quote(path)}?mode=rw"
+    location, hash_mark, fragment = path.partition("#")
+    return f"{location}{'&' if '?' in location else '?'}mode=rw{hash_mark}{fragment}"
+
+
 class SqliteStore:
     """The store on sqlite3: `:memory:` (the default) or a file in WAL mode."""
 
     kind = "sqlite"
 
-    def __init__(self, path: str = ":memory:", *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, path: str = ":memory:", *, busy_timeout_ms: int = 5000, create: bool = True
+    ) -> None:
+        """Open (and migrate) the database at `path`; without `create`, only one that exists.
+
+        Raises sqlite3.Error when it cannot be opened, RuntimeError for a newer schema.
+        """
         self.path = path
         self.in_memory = is_in_memory(path)
         self._lock = threading.Lock()
+        target = path if create or self.in_memory else existing_only(path)
         self._conn = sqlite3.connect(
-            path,
+            target,
             check_same_thread=False,  # shared by threads, always under self._lock
             isolation_level=None,  # autocommit; multi-statement writes BEGIN IMMEDIATE
             timeout=busy_timeout_ms / 1000,
-            uri=path.startswith("file:"),
+            uri=target.startswith("file:"),
         )
         if not self.in_memory:
             self._conn.execute("PRAGMA journal_mode = WAL")

@@ -1,10 +1,12 @@
 """Logging set-up: every line on stdout as one JSON object.
 
 structlog renders JSON lines on stdout (what CloudWatch and container runtimes
-collect); records from the standard `logging` module (Werkzeug, botocore,
-granian) pass through the same renderer. The request id is bound in a context
-variable (see `request_context`), so every line logged while a request runs
-carries it.
+collect); records from the standard `logging` module (granian, botocore, the
+limiter) are rendered in the same shape: `{..., "event", "level", "timestamp"}`,
+their text in `detail` and the library as the event. The request id is bound in a
+context variable (see `request_context`), so every line logged while a request
+runs carries it. The one exception is the development server's own lines under
+`flask run`, which a developer reads on a terminal: they stay as Werkzeug prints them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,34 @@ def _shared_processors() -> list[Any]:
 
 def render_json(_: Any, __: str, event: MutableMapping[str, Any]) -> bytes:
     return orjson.dumps(event, default=str)
+
+
+def _render_json_text(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
+    return orjson.dumps(event, default=str).decode()
+
+
+def library_event(logger_name: str) -> str:
+    """The event a library's record is logged as: its top package (`_granian.serve`: granian)."""
+    return logger_name.split(".", 1)[0].lstrip("_")
+
+
+def _as_service_line(_: Any, __: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    """A stdlib record in the service's shape: members, then event, level and timestamp.
+
+    The record's text becomes `detail` (as in the service's own warnings) and the library
+    that logged it the `event`, so `select(.event == "granian")` finds the server's lines.
+    """
+    line = dict(event)
+    record: logging.LogRecord = line["_record"]
+    detail = line.pop("event")
+    level, timestamp = line.pop("level"), line.pop("timestamp")
+    return {
+        **line,
+        "detail": detail,
+        "event": library_event(record.name),
+        "level": level,
+        "timestamp": timestamp,
+    }
 
 
 # Where log lines go: stdout, unless configure_logging chose stderr for a CLI command.
@@ -201,11 +231,11 @@ def json_handler() -> logging.Handler:
     handler = _StdoutHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*_shared_processors(), structlog.stdlib.add_logger_name],
+            foreign_pre_chain=[*_shared_processors(), _as_service_line],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
-                structlog.processors.JSONRenderer(),
+                _render_json_text,
             ],
         )
     )
@@ -252,27 +282,36 @@ def configure_logging(level: str, *, to_stderr: bool = False) -> None:
     for chatty in ("urllib3", "botocore", "boto3"):
         logging.getLogger(chatty).setLevel(max(numeric, logging.INFO))
     # The development server's own lines (where it listens, the debugger PIN, reloads)
-    # are what a developer running `flask run` looks for: they pass at any LOG_LEVEL.
-    # Its line per request does not: the access line below replaces it.
+    # are for the developer running `flask run`: on stderr as Werkzeug prints them, at
+    # LOG_LEVEL like everything else (its banner is at INFO). Its line per request is
+    # dropped: the access line replaces it.
     werkzeug = logging.getLogger("werkzeug")
-    werkzeug.setLevel(logging.INFO)
-    werkzeug.filters[:] = [_DevServerLines()]
+    werkzeug.setLevel(numeric)
+    werkzeug.handlers[:] = [DevServerHandler()]
+    werkzeug.propagate = False
 
 
 _ANSI_STYLE = re.compile(r"\x1b\[[0-9;]*m")
 
 
-class _DevServerLines(logging.Filter):
-    """Drops Werkzeug's line per request and the terminal colours from its other lines.
+class DevServerHandler(logging.Handler):
+    """Werkzeug's development-server lines as Werkzeug prints them: the text, on stderr.
 
     Werkzeug's request handler logs each request with the format that ends in
-    `"%s" %s %s` (request line, status, size); nothing else it logs does. Its start-up
-    lines carry ANSI colour codes, which would show as escapes inside a JSON line.
+    `"%s" %s %s` (request line, status, size); nothing else it logs does, and those
+    lines are dropped. The colours Werkzeug puts in its start-up lines are kept on a
+    terminal and taken out elsewhere (a log file, a CI job).
     """
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            if record.msg.endswith('"%s" %s %s'):
-                return False
-            record.msg = _ANSI_STYLE.sub("", record.msg)
-        return True
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, str) and record.msg.endswith('"%s" %s %s'):
+            return
+        try:
+            stream = sys.stderr
+            text = record.getMessage()
+            if not stream.isatty():
+                text = _ANSI_STYLE.sub("", text)
+            stream.write(text + "\n")
+            stream.flush()
+        except Exception:
+            self.handleError(record)

@@ -199,19 +199,29 @@ def _vary_on_origin(response: Response) -> Response:
     return response
 
 
-def init_app(app: Flask) -> None:
-    """Keys (when configured), rate limits (when RATE_LIMIT is set), CORS."""
-    keys = load_keys(app.config)
-    app.extensions["api_keys"] = keys
+def log_key_state(app: Flask) -> None:
+    """At the start of serving: the keys' fingerprints, or a warning that every route is open.
+
+    For a server, Lambda and `flask run` only: a command of the `flask` command line
+    (an import, an export) opens no route, so the warning would only be noise there.
+    """
+    keys: KeyRing = app.extensions["api_keys"]
     if keys:
         log.info("api_keys_loaded", fingerprints=keys.fingerprints())
-        app.before_request(_require_key)
     else:
         log.warning(
             "api_keys_off",
             detail="No API key is configured: every route is open. Set API_KEYS for any "
             "deployment that holds real data.",
         )
+
+
+def init_app(app: Flask) -> None:
+    """Keys (when configured), rate limits (when RATE_LIMIT is set), CORS."""
+    keys = load_keys(app.config)
+    app.extensions["api_keys"] = keys
+    if keys:
+        app.before_request(_require_key)
     # Registered after the key check, so that only requests with a valid key are counted
     # against their key; the others are counted by the failed-key limit.
     rate_limits.init_app(app, keyed=bool(keys), exempt=_is_open_path)

@@ -43,3 +43,8 @@ def test_the_wheel_holds_the_service_modules_and_no_tests(tmp_path: Path) -> Non
     metadata = next(name for name in names if name.endswith("METADATA"))
     requires = zipfile.ZipFile(wheel).read(metadata).decode()
     assert "requires-dist: flask" in requires.lower()
+    # MIT, as LICENSE says, and LICENSE itself in the wheel.
+    assert "License-Expression: MIT" in requires.splitlines()
+    assert "License-File: LICENSE" in requires.splitlines()
+    license_file = next(name for name in names if name.endswith("licenses/LICENSE"))
+    assert zipfile.ZipFile(wheel).read(license_file) == (ROOT / "LICENSE").read_bytes()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 import requests
 from dotenv import dotenv_values
@@ -46,11 +47,56 @@ ROOT = Path(__file__).resolve().parents[2]
         ("REQUIRE_API_KEYS", "maybe"),
         ("RATE_LIMIT", "lots"),
         ("DYNAMODB_CREATE_TABLE", "2"),
+        # Each of these was once taken without a word, and failed only later, or never.
+        ("CORS_ORIGINS", "app.example.com"),  # no scheme: matches no Origin
+        ("CORS_ORIGINS", "https://app.example.com/"),  # a trailing slash: the same
+        ("CORS_ORIGINS", "https://app.example.com/app"),
+        ("CORS_ORIGINS", "https://app.example.com:443"),  # browsers leave the port out
+        ("CORS_ORIGINS", "https://app.example.com, *"),
+        ("CORS_ORIGINS", "http://[::1]:3000"),  # flask-cors would read it as a pattern
+        ("SQLITE_PATH", " "),  # a temporary database, gone at the stop
+        ("RATE_LIMIT", "0/minute"),
+        ("RATE_LIMIT", "1/0 minute"),  # read by `limits` as once a minute
+        ("BUSINESS_API_URL", "https://"),
+        ("BUSINESS_API_URL", "https://example.com:99999/v3"),
+        ("AWS_ENDPOINT_URL", "127.0.0.1:5000"),
+        ("AWS_REGION", "eu-nrth1"),
+        ("DYNAMODB_TABLE", "x"),
+        ("API_KEYS_SSM_PARAMETER", "customer api keys"),
     ],
 )
 def test_an_unusable_value_names_its_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"^{name}="):
         settings_from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("API_KEYS", "first-key,sälainen"),  # sent as UTF-8, read as latin-1: never matches
+        ("API_KEYS", "first-key,with space"),
+        ("RATE_LIMIT_STORAGE_URI", "redis://:secret@redis:63790000/0"),
+    ],
+)
+def test_an_unusable_secret_is_named_and_not_shown(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name}=<hidden>: ") as raised:
+        settings_from_env({name: value})
+    assert "sälainen" not in str(raised.value) and "secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"DYNAMODB_TABLE": "customers-prod"},
+        {"DYNAMODB_CREATE_TABLE": "1", "CUSTOMER_STORE": "sqlite"},
+        {"SQLITE_PATH": "customers.db", "CUSTOMER_STORE": "dynamodb"},
+    ],
+)
+def test_a_setting_of_the_store_not_chosen_is_refused(environ: dict[str, str]) -> None:
+    """CUSTOMER_STORE alone picks the store: the other store's settings would be ignored."""
+    (named,) = set(environ) - {"CUSTOMER_STORE"}
+    with pytest.raises(ConfigError, match=f"^{named}=.*set CUSTOMER_STORE="):
+        settings_from_env(environ)
 
 
 @pytest.mark.parametrize(
@@ -66,6 +112,15 @@ def test_an_unusable_value_names_its_variable(name: str, value: str) -> None:
         ("BUSINESS_API_URL", "http://127.0.0.1:9000/v3/", "http://127.0.0.1:9000/v3"),
         ("API_KEYS", " a, b ,,c ", ("a", "b", "c")),
         ("CORS_ORIGINS", "", ()),
+        (
+            "CORS_ORIGINS",
+            "HTTPS://App.Example.com, http://localhost:8080",
+            ("https://app.example.com", "http://localhost:8080"),
+        ),
+        ("AWS_REGION", "", None),
+        ("AWS_REGION", "us-gov-west-1", "us-gov-west-1"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000/", "http://127.0.0.1:5000"),
+        ("API_KEYS_SSM_PARAMETER", " /customer-api/prod/api-keys ", "/customer-api/prod/api-keys"),
         ("REQUIRE_API_KEYS", "1", True),
         ("RATE_LIMIT", "100/minute", "100/minute"),
         ("BUSINESS_MAX_CONCURRENT", "4", 4),
@@ -145,7 +200,8 @@ def test_flask_run_finds_the_factory_and_port_3000() -> None:
 
 
 def test_the_served_app_writes_nothing_but_json_lines(tmp_path: Path) -> None:
-    """granian's own lines too: a log collector parses every line of the output."""
+    """granian's own lines too, in the service's shape: a log collector parses every line
+    of the output, and one query finds the server's lines as it finds the service's."""
     output = tmp_path / "output.log"
     server = ServerProcess({"LOG_LEVEL": "INFO"}, output=output)
     try:
@@ -154,10 +210,15 @@ def test_the_served_app_writes_nothing_but_json_lines(tmp_path: Path) -> None:
         assert server.stop() == 0
     lines = output.read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
-    loggers = {record.get("logger") for record in records}
-    assert "_granian" in loggers  # the server's start and stop lines
     assert any(record.get("event") == "request" for record in records)
-    assert all({"event", "level", "timestamp"} <= record.keys() for record in records)
+    server_lines = [record for record in records if record["event"] == "granian"]
+    details = [record["detail"] for record in server_lines]
+    assert any(detail.startswith("Listening at:") for detail in details), details
+    assert any(detail.startswith("Shutting down") for detail in details), details
+    for line, record in zip(lines, records, strict=True):
+        # The service's shape: compact JSON, an event, its level and time last.
+        assert line == orjson.dumps(record).decode(), line
+        assert "event" in record and list(record)[-2:] == ["level", "timestamp"], line
 
 
 def test_library_debug_lines_that_carry_urls_or_bodies_stay_off_at_debug() -> None:

@@ -88,3 +88,28 @@ def test_provisioned_concurrency_is_off_unless_asked_for(template: dict[str, Any
     assert condition == "HasProvisionedConcurrency"
     assert otherwise == {"Ref": "AWS::NoValue"}
     assert properties["AutoPublishAlias"] == "live"
+
+
+def test_each_stage_reads_its_own_api_keys(template: dict[str, Any]) -> None:
+    """A `staging` stack must not read (or be allowed to read) the keys of `prod`: by default
+    the parameter's name follows Stage; the name the function reads is the one it may read."""
+    parameter = template["Parameters"]["ApiKeysParameterName"]
+    assert parameter["Default"] == ""
+    name = {
+        "Fn::If": [
+            "HasApiKeysParameterName",
+            {"Ref": "ApiKeysParameterName"},
+            {"Fn::Sub": "/customer-api/${Stage}/api-keys"},
+        ]
+    }
+    properties = template["Resources"]["ApiFunction"]["Properties"]
+    assert properties["Environment"]["Variables"]["API_KEYS_SSM_PARAMETER"] == name
+    (statement,) = [
+        statement
+        for policy in properties["Policies"]
+        for statement in policy["Statement"]
+        if statement["Action"] == "ssm:GetParameter"
+    ]
+    pattern, names = statement["Resource"]["Fn::Sub"]
+    assert pattern.endswith(":parameter${Name}")
+    assert names == {"Name": name}
