@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a client has to send a whole body once its headers are in; then a 408.
     # 64 KiB take well under a second on any working link.
     "BODY_READ_TIMEOUT": 5.0,
+    # Seconds a stopping server gives the requests in flight before it ends a worker still
+    # busy: more than the slowest request (a body read, then a business lookup), less than
+    # the 30 s Kubernetes and ECS wait before their own SIGKILL.
+    "DRAIN_TIMEOUT": 20,
     "CUSTOMER_STORE": "sqlite",
     "DYNAMODB_TABLE": "customers",
     "DYNAMODB_CREATE_TABLE": False,
@@ -162,6 +166,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "SQLITE_PATH": str.strip,
     "LOG_LEVEL": _log_level,
     "BODY_READ_TIMEOUT": _seconds(allow_zero=False),
+    "DRAIN_TIMEOUT": _integer(1, 3600),
     "CUSTOMER_STORE": _choice("sqlite", "dynamodb"),
     "DYNAMODB_TABLE": str.strip,
     "DYNAMODB_CREATE_TABLE": _flag,

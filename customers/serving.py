@@ -24,6 +24,7 @@ from customers.config import (
     settings_from_env,
 )
 from customers.stores.sqlite import SqliteStore, is_in_memory
+from customers.web import stop_signals
 
 
 def worker_count(settings: dict[str, object]) -> int:
@@ -98,6 +99,21 @@ def check_limit_storage(settings: dict[str, object], workers: int) -> None:
         )
 
 
+def check_drain_time(settings: dict[str, object]) -> None:
+    """Refuse a DRAIN_TIMEOUT shorter than the slowest request: a stop would cut it off.
+
+    The slowest takes BODY_READ_TIMEOUT to send its body, then BUSINESS_DEADLINE to
+    look a company up.
+    """
+    slowest = float(str(settings["BODY_READ_TIMEOUT"])) + float(str(settings["BUSINESS_DEADLINE"]))
+    if int(str(settings["DRAIN_TIMEOUT"])) < slowest:
+        raise ConfigError(
+            f"DRAIN_TIMEOUT={settings['DRAIN_TIMEOUT']}: a stop would kill requests still "
+            f"running, and a request may take BODY_READ_TIMEOUT + BUSINESS_DEADLINE = "
+            f"{slowest:g} s. Raise DRAIN_TIMEOUT, or lower those."
+        )
+
+
 def granian_settings() -> dict[str, Any]:
     """How granian runs the app in a worker; bench/threads.py measures the choices.
 
@@ -121,22 +137,32 @@ def granian_settings() -> dict[str, Any]:
 
 
 def main() -> None:
-    """Serve on HOST:PORT until SIGTERM or SIGINT; in-flight requests finish first."""
+    """Serve on HOST:PORT until SIGTERM or SIGINT; in-flight requests finish first.
+
+    The first stop signal stops the service, whenever it comes and whichever process it
+    reaches; the later ones change nothing. A worker still running DRAIN_TIMEOUT seconds
+    after it is ended (see customers.web.stop_signals).
+    """
     from granian import Granian
     from granian.log import LogLevels
 
     from customers.web.log_setup import server_log_config
 
+    stop_signals.hold()  # already held by `python app.py`; here for any other caller
+    stop = stop_signals.FirstStopSignal()
     try:
         settings = {**DEFAULTS, **settings_from_env()}
         check_settings(settings)
         workers = worker_count(settings)
         check_limit_storage(settings, workers)
+        check_drain_time(settings)
         check_store_opens(settings)
         check_port_free(str(settings["HOST"]), int(str(settings["PORT"])))
     except ConfigError as exc:
         sys.exit(f"customer-api: {exc}")
-    Granian(
+    if stop.came:
+        return  # stopped while starting: nothing served yet
+    server = Granian(
         "app:served_asgi_app",  # by name: the factory is imported in each worker, not here
         factory=True,
         address=str(settings["HOST"]),
@@ -145,7 +171,9 @@ def main() -> None:
         **granian_settings(),
         log_level=LogLevels(str(settings["LOG_LEVEL"]).lower()),
         log_dictconfig=server_log_config(),
-    ).serve()
+    )
+    stop.then(server.signal_handler_interrupt)
+    server.serve()
 
 
 if __name__ == "__main__":

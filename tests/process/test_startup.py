@@ -131,6 +131,7 @@ def test_flask_run_refuses_a_port_already_served(running: ServerProcess) -> None
         ({"SQLITE_PATH": "/nonexistent-directory/customers.db"}, "SQLITE_PATH"),
         ({"HOST": "localhost"}, "HOST"),
         ({"HOST": "192.0.2.1"}, "HOST"),  # an address this machine does not have
+        ({"DRAIN_TIMEOUT": "10"}, "DRAIN_TIMEOUT"),  # a request may take 5 + 8 s
     ],
 )
 def test_python_app_py_stops_with_one_line_naming_the_setting(
