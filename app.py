@@ -8,6 +8,13 @@ Nothing happens at import: no connections, no environment reads.
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python app.py`: SIGINT and SIGTERM wait until the service can stop cleanly, from
+    # before the imports below (see customers.web.stop_signals).
+    from customers.web import stop_signals
+
+    stop_signals.hold()
+
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -239,9 +246,11 @@ def answered_in_loop(config: Mapping[str, Any]) -> Callable[[dict[str, Any]], bo
 
 def served_asgi_app(threads: int = SERVER_THREADS) -> WsgiOverAsgi:
     """What granian serves: the app behind the bridge that reads bodies before a thread runs."""
+    from customers.web import stop_signals
     from customers.web.asgi_bridge import WsgiOverAsgi  # asyncio: a server's concern only
 
     app = served_app()
+    stop_signals.stop_worker_once(app.config["DRAIN_TIMEOUT"])
     return WsgiOverAsgi(
         app,
         threads=threads,

@@ -43,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONNECTIONS": 0,
     # HTTP/2 over cleartext (prior knowledge), for a proxy in front that speaks it.
     "HTTP2": False,
+    # Seconds a stopping server gives the requests in flight before it ends a worker still
+    # busy: more than the slowest request (a body read, then a business lookup), less than
+    # the 30 s Kubernetes and ECS wait before their own SIGKILL.
+    "DRAIN_TIMEOUT": 20,
     "CUSTOMER_STORE": "sqlite",
     "DYNAMODB_TABLE": "customers",
     "DYNAMODB_CREATE_TABLE": False,
@@ -292,6 +296,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "HTTP2": _flag,
     "IDEMPOTENCY_KEYS_PER_CLIENT": _integer(1),
     "IDEMPOTENCY_KEYS_TOTAL": _integer(1),
+    "DRAIN_TIMEOUT": _integer(1, 3600),
     "CUSTOMER_STORE": _choice("sqlite", "dynamodb"),
     # DynamoDB's rule for table names.
     "DYNAMODB_TABLE": _matching(

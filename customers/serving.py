@@ -28,6 +28,7 @@ from customers.config import (
 )
 from customers.store_settings import check_store_answers, open_configured_store
 from customers.stores.sqlite import is_in_memory
+from customers.web import stop_signals
 
 # Exit status for anything the operator gave that the service cannot run with: a setting,
 # an argument. 2, as argparse and click use for usage errors.
@@ -104,6 +105,21 @@ def check_limit_storage(settings: dict[str, object], workers: int) -> None:
             f"{workers} workers: each worker would count on its own and allow {workers} times "
             "the limit. Set RATE_LIMIT_STORAGE_URI to a Redis URI (redis://host:6379/0) "
             "shared by every worker, or run WORKERS=1."
+        )
+
+
+def check_drain_time(settings: dict[str, object]) -> None:
+    """Refuse a DRAIN_TIMEOUT shorter than the slowest request: a stop would cut it off.
+
+    The slowest takes BODY_READ_TIMEOUT to send its body, then BUSINESS_DEADLINE to
+    look a company up.
+    """
+    slowest = float(str(settings["BODY_READ_TIMEOUT"])) + float(str(settings["BUSINESS_DEADLINE"]))
+    if int(str(settings["DRAIN_TIMEOUT"])) < slowest:
+        raise ConfigError(
+            f"DRAIN_TIMEOUT={settings['DRAIN_TIMEOUT']}: a stop would kill requests still "
+            f"running, and a request may take BODY_READ_TIMEOUT + BUSINESS_DEADLINE = "
+            f"{slowest:g} s. Raise DRAIN_TIMEOUT, or lower those."
         )
 
 
@@ -254,27 +270,37 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Serve on HOST:PORT until SIGTERM or SIGINT; in-flight requests finish first."""
+    """Serve on HOST:PORT until SIGTERM or SIGINT; in-flight requests finish first.
+
+    The first stop signal stops the service, whenever it comes and whichever process it
+    reaches; the later ones change nothing. A worker still running DRAIN_TIMEOUT seconds
+    after it is ended (see customers.web.stop_signals).
+    """
     from granian import Granian
     from granian.log import LogLevels
 
     from customers.web.log_setup import server_log_config
 
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+    stop_signals.hold()  # already held by `python app.py`; here for any other caller
+    stop = stop_signals.FirstStopSignal()
     try:
         settings = {**DEFAULTS, **settings_from_env(), **arguments}
         check_settings(settings)
         workers = worker_count(settings)
         check_limit_storage(settings, workers)
+        check_drain_time(settings)
         check_store_opens(settings)
         check_port_free(str(settings["HOST"]), int(str(settings["PORT"])))
         max_connections = connection_limit(settings, raise_descriptor_limit())
     except ConfigError as exc:
         print(f"customer-api: {exc}", file=sys.stderr)
         sys.exit(REFUSED)
+    if stop.came:
+        return  # stopped while starting: nothing served yet
     # Each worker builds its app from the environment: the arguments reach it there.
     os.environ.update({name: str(value) for name, value in arguments.items()})
-    Granian(
+    server = Granian(
         "app:served_asgi_app",  # by name: the factory is imported in each worker, not here
         factory=True,
         address=str(settings["HOST"]),
@@ -283,7 +309,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         **granian_settings(settings, max_connections=max_connections),
         log_level=LogLevels(str(settings["LOG_LEVEL"]).lower()),
         log_dictconfig=server_log_config(),
-    ).serve()
+    )
+    stop.then(server.signal_handler_interrupt)
+    server.serve()
 
 
 if __name__ == "__main__":

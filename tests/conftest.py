@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -17,10 +20,34 @@ from app import create_app
 from customers.config import CONVERTERS
 from customers.stores.sqlite import SqliteStore
 from db import CustomerStore
+from tests.served import end_started_groups
 
 pytest_plugins = ["tests.dynamo", "tests.redis_server"]
 
 TEST_SETTINGS: dict[str, Any] = {"TESTING": True, "SQLITE_PATH": ":memory:", "LOG_LEVEL": "INFO"}
+
+
+# The signals that end a test run from outside: `kill -- -PGID` of `make test`, a CI
+# step's timeout, a closed terminal. (Ctrl-C unwinds through pytest and its session end.)
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The servers tests start run in sessions of their own, which a signal to the test
+    run's group does not reach: end them before the run itself ends."""
+    for signum in ENDING_SIGNALS:
+        signal.signal(signum, _end_started_then_die)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    end_started_groups()
+
+
+def _end_started_then_die(signum: int, frame: FrameType | None) -> None:
+    """End every server a test started, then end as the signal would have ended us."""
+    end_started_groups()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 @pytest.fixture(scope="session")

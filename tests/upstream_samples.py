@@ -59,6 +59,13 @@ class HeldRegister:
         self._released.wait(self.hold_seconds)
         return Response(self.body, content_type="application/json")
 
+    def wait_for(self, count: int = 1, timeout: float = 10) -> None:
+        """Until the register holds `count` requests; AssertionError after `timeout` s."""
+        settled = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < settled:
+            time.sleep(0.01)
+        assert len(self.received) >= count, "the lookup never reached the register"
+
     def release(self) -> int:
         """Let every held request be answered; how many the register received."""
         self._released.set()

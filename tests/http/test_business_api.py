@@ -249,6 +249,7 @@ def test_a_customer_s_company_is_looked_up_off_the_event_loop(httpserver: HTTPSe
             "BUSINESS_API_URL": httpserver.url_for("/"),
             "BUSINESS_READ_TIMEOUT": "15",
             "BUSINESS_DEADLINE": "16",
+            "DRAIN_TIMEOUT": "25",  # above BODY_READ_TIMEOUT + BUSINESS_DEADLINE
             "BUSINESS_RETRIES": "0",
         }
     )
@@ -311,6 +312,7 @@ def test_the_served_app_answers_everything_else_while_the_register_hangs(
             "BUSINESS_API_URL": httpserver.url_for("/"),
             "BUSINESS_READ_TIMEOUT": "15",
             "BUSINESS_DEADLINE": "16",
+            "DRAIN_TIMEOUT": "25",  # above BODY_READ_TIMEOUT + BUSINESS_DEADLINE
             "BUSINESS_RETRIES": "0",
             "BUSINESS_MAX_CONCURRENT": str(waiting),
         }

@@ -24,7 +24,7 @@ from customers.config import DEFAULTS, ConfigError
 from customers.serving import check_limit_storage
 from customers.web.rate_limits import FailedKeyLimit, StorageOutageLog
 from tests.redis_server import RedisServer
-from tests.served import ROOT, ServerProcess
+from tests.served import ROOT, ServerProcess, start_in_own_group
 
 KEY = "shared-limit-key"
 GOOD = {"Authorization": f"Bearer {KEY}"}
@@ -227,7 +227,7 @@ def test_memory_limits_across_workers_are_refused_by_name() -> None:
 
 
 def test_python_app_py_refuses_memory_limits_with_two_workers(tmp_path: Path) -> None:
-    process = subprocess.Popen(
+    process = start_in_own_group(
         [sys.executable, "app.py"],
         cwd=ROOT,
         env={
@@ -239,7 +239,6 @@ def test_python_app_py_refuses_memory_limits_with_two_workers(tmp_path: Path) ->
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,  # so that a server that did start is stopped, workers and all
     )
     try:
         _, stderr = process.communicate(timeout=60)

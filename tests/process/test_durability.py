@@ -203,10 +203,7 @@ def test_a_stop_signal_lets_in_flight_requests_finish(
     )
     try:
         lookup.start()
-        settled = time.monotonic() + 10
-        while not held.received and time.monotonic() < settled:
-            time.sleep(0.01)
-        assert held.received, "the lookup never reached the register"
+        held.wait_for()
         server.process.send_signal(stop_signal)  # as a process manager does: the main process
         time.sleep(0.5)
         assert server.process.poll() is None, "the server quit with a request in flight"

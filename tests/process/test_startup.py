@@ -23,7 +23,7 @@ import requests
 from customers.config import ConfigError, settings_from_env
 from customers.serving import worker_count
 from customers.stores.sqlite import is_in_memory
-from tests.served import ROOT, ServerProcess, free_port, run_to_exit
+from tests.served import ROOT, ServerProcess, free_port, run_to_exit, start_in_own_group
 
 # Every way sqlite can be told to keep a database inside its process, and look-alikes
 # that name files.
@@ -133,6 +133,7 @@ def test_flask_run_refuses_a_port_already_served(running: ServerProcess) -> None
         ({"SQLITE_PATH": "/nonexistent-directory/customers.db"}, "SQLITE_PATH"),
         ({"HOST": "localhost"}, "HOST"),
         ({"HOST": "192.0.2.1"}, "HOST"),  # an address this machine does not have
+        ({"DRAIN_TIMEOUT": "10"}, "DRAIN_TIMEOUT"),  # a request may take 5 + 8 s
     ],
 )
 def test_python_app_py_stops_with_one_line_naming_the_setting(
@@ -261,13 +262,12 @@ def test_flask_run_tells_where_it_listens_and_the_debugger_pin(tmp_path: Path) -
     port = free_port()
     output = tmp_path / "flask-run.log"
     with open(output, "wb") as sink:
-        process = subprocess.Popen(
+        process = start_in_own_group(
             [sys.executable, "-m", "flask", "run", "--debug", "--port", str(port)],
             cwd=ROOT,
             env={**os.environ, "LOG_LEVEL": "INFO"},
             stdout=sink,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
     try:
         text = _wait_for(output, "Debugger PIN")
