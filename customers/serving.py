@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     The first stop signal stops the service, whenever it comes and whichever process it
     reaches; the later ones change nothing. A worker still running DRAIN_TIMEOUT seconds
-    after it is ended (see customers.web.stop_signals).
+    after the stop began is ended (see customers.web.stop_signals).
     """
     from granian import Granian
     from granian.log import LogLevels
