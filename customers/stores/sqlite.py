@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -110,14 +111,18 @@ class SqliteStore:
             timeout=busy_timeout_ms / 1000,
             uri=path.startswith("file:"),
         )
-        if not self.in_memory:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: a write is on disk before it is acknowledged, so it survives a crash
-            # of the process and of the machine.
-            self._conn.execute("PRAGMA synchronous = FULL")
-        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        # Raises RuntimeError for a file from a newer release, which stays untouched.
-        migrate(self._conn, name=path)
+        try:
+            if not self.in_memory:
+                _switch_to_wal(self._conn, timeout_s=busy_timeout_ms / 1000)
+                # FULL: a write is on disk before it is acknowledged, so it survives a
+                # crash of the process and of the machine.
+                self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            # Raises RuntimeError for a file from a newer release, which stays untouched.
+            migrate(self._conn, name=path)
+        except BaseException:
+            self._conn.close()  # a store that failed to open holds no file open
+            raise
 
     @contextmanager
     def _write_transaction(self) -> Iterator[None]:
@@ -409,6 +414,25 @@ class SqliteStore:
         with self._lock:
             (verdict,) = self._conn.execute("PRAGMA integrity_check").fetchone() or ("",)
         return str(verdict)
+
+
+def _switch_to_wal(conn: sqlite3.Connection, *, timeout_s: float) -> None:
+    """Put the file in WAL mode, waiting up to `timeout_s` for other connections' writes.
+
+    A file not yet in WAL mode (a new one, or one made by other tools) must be had alone
+    to switch, and sqlite answers SQLITE_BUSY at once, without the busy handler, while
+    another connection writes to it: say a second process starting while the first
+    builds the schema. So the switch is retried as the busy timeout waits elsewhere.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)
 
 
 def _idempotency_row(record: IdempotencyRecord) -> tuple[Any, ...]:

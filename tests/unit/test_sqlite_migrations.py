@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import threading
 from collections import Counter
 from dataclasses import fields
 from pathlib import Path
@@ -305,6 +306,62 @@ def test_a_step_added_later_migrates_every_past_file_as_it_builds_a_new_one(
     schemas = {version: schema_of(path) for version, path in paths.items()}
     assert all(schema == schemas[0] for schema in schemas.values())
     assert "customers_address" in {name for _, name, _, _ in schemas[0]}
+
+
+def test_several_stores_opening_one_old_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """Each store has its own connection, as each worker process has: one runs the
+    steps, the others wait for its transaction and find nothing left to do."""
+    path = load_fixture(1, tmp_path)
+    customers = read(path, "SELECT * FROM customers ORDER BY id")
+    start = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def open_at_once() -> None:
+        start.wait()
+        try:
+            reopened(path)
+        except BaseException as exc:  # reported below, from the test's own thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_at_once) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert schema_of(path) == new_file_schema(tmp_path)
+    assert read(path, "SELECT * FROM customers ORDER BY id") == customers
+
+
+@pytest.mark.parametrize("version", [0, 1], ids=["new file", "v1 file"])
+def test_a_store_opens_a_file_once_another_connection_has_written_to_it(
+    version: int, tmp_path: Path
+) -> None:
+    """A file not yet in WAL mode, while another process writes to it (builds the
+    schema, say): the store waits for that write as for any other, not failing at once."""
+    path = load_fixture(version, tmp_path) if version else tmp_path / "new.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    done = threading.Timer(0.2, writer.execute, ("COMMIT",))
+    done.start()
+    try:
+        reopened(path)
+    finally:
+        done.join()
+        writer.close()
+    assert dump(path)[-1] == f"user_version {SCHEMA_VERSION}"
+
+
+def test_a_store_gives_up_on_a_file_held_past_its_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            SqliteStore(str(path), busy_timeout_ms=50)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
 
 
 def test_steps_are_numbered_one_by_one_from_1() -> None:
