@@ -4,12 +4,18 @@ The store owns one connection and a lock: an in-memory database lives and dies
 with its connection, so a connection per thread would give each thread its own
 empty database. With a file (`SQLITE_PATH`), several processes may share it in
 WAL mode, each with its own connection.
+
+The schema is built by the frozen, numbered steps of `sqlite_migrations`: on opening,
+a new database runs them all and a file from an earlier release the ones it lacks, in
+one transaction; `PRAGMA user_version` records the version. The SQL below is written
+for the layout the last step leaves.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +23,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
+from customers.stores.sqlite_migrations import migrate
 from db import (
     PUBLIC_FIELDS,
     WRITABLE_COLUMNS,
@@ -40,85 +47,8 @@ from db import (
     utc_timestamp,
 )
 
-SCHEMA_VERSION = 4
-
-# WITHOUT ROWID: the table is the B-tree on `id`, so no separate index maps ids to
-# rows. The ids are time-ordered, so rows are appended, and a customer costs about
-# a sixth less memory than in a rowid table (see README, Performance).
-SCHEMA = """
-CREATE TABLE customers (
-    id          TEXT PRIMARY KEY,
-    name        TEXT NOT NULL,
-    email       TEXT NOT NULL,
-    email_key   TEXT NOT NULL,
-    phone       TEXT,
-    business_id TEXT,
-    created_at  TEXT NOT NULL,
-    updated_at  TEXT NOT NULL,
-    version     INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX customers_email_key ON customers (email_key);
-CREATE INDEX customers_listing ON customers (created_at, id);
-CREATE INDEX customers_business ON customers (business_id, created_at, id);
-"""
-
-# Version 1 kept the same columns and indexes in a rowid table: move its rows over.
-MIGRATE_1_TO_2 = f"""
-DROP INDEX customers_email_key;
-DROP INDEX customers_listing;
-DROP INDEX customers_business;
-ALTER TABLE customers RENAME TO customers_v1;
-{SCHEMA}
-INSERT INTO customers (id, name, email, email_key, phone, business_id, created_at,
-    updated_at, version)
-SELECT id, name, email, email_key, phone, business_id, created_at, updated_at, version
-FROM customers_v1;
-DROP TABLE customers_v1;
-"""
-
-# Requests made with an idempotency key, by client scope and key; the expiry index makes
-# purging as we go a short range scan.
-IDEMPOTENCY_SCHEMA = """
-CREATE TABLE idempotency_keys (
-    scope       TEXT NOT NULL,
-    key         TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    token       TEXT NOT NULL,
-    expires_at  INTEGER NOT NULL,
-    status      INTEGER,
-    headers     TEXT NOT NULL,
-    body        BLOB NOT NULL,
-    customer_id TEXT,
-    PRIMARY KEY (scope, key)
-) WITHOUT ROWID;
-CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
-"""
-
-# Version 4: each record names the client it counts against (`owner`), and triggers keep
-# the live records of each owner, and of all ('*', which no owner is), counted in
-# `idempotency_counts`, so a claim checks its bounds with one indexed read. A count that
-# drops to 0 goes, so the table holds one row per client with live records. Statements,
-# not a script: a trigger's body holds semicolons.
-MIGRATE_3_TO_4 = (
-    "ALTER TABLE idempotency_keys ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
-    "UPDATE idempotency_keys SET owner = scope",
-    "CREATE INDEX idempotency_keys_owner ON idempotency_keys (owner, expires_at)",
-    """CREATE TABLE idempotency_counts (
-        owner TEXT PRIMARY KEY,
-        live  INTEGER NOT NULL
-    ) WITHOUT ROWID""",
-    """INSERT INTO idempotency_counts (owner, live)
-        SELECT owner, count(*) FROM idempotency_keys GROUP BY owner
-        UNION ALL SELECT '*', count(*) FROM idempotency_keys HAVING count(*) > 0""",
-    """CREATE TRIGGER idempotency_keys_counted AFTER INSERT ON idempotency_keys BEGIN
-        INSERT INTO idempotency_counts (owner, live) VALUES (NEW.owner, 1), ('*', 1)
-            ON CONFLICT (owner) DO UPDATE SET live = live + 1;
-    END""",
-    """CREATE TRIGGER idempotency_keys_uncounted AFTER DELETE ON idempotency_keys BEGIN
-        UPDATE idempotency_counts SET live = live - 1 WHERE owner IN (OLD.owner, '*');
-        DELETE FROM idempotency_counts WHERE owner IN (OLD.owner, '*') AND live <= 0;
-    END""",
-)
+# The owner no client is: its row in idempotency_counts counts the live records of all
+# (the triggers of schema step 4 write it as the literal '*').
 ALL_OWNERS = "*"
 
 COLUMNS = "id, name, email, phone, business_id, created_at, updated_at, version"
@@ -199,46 +129,18 @@ class SqliteStore:
             timeout=busy_timeout_ms / 1000,
             uri=target.startswith("file:"),
         )
-        if not self.in_memory:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: a write is on disk before it is acknowledged, so it survives a crash
-            # of the process and of the machine.
-            self._conn.execute("PRAGMA synchronous = FULL")
-        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        """Bring the schema to SCHEMA_VERSION; safe to run by every process at start."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                (version,) = self._conn.execute("PRAGMA user_version").fetchone() or (0,)
-                if version > SCHEMA_VERSION:
-                    raise RuntimeError(
-                        f"{self.path} has schema version {version}; this service knows "
-                        f"up to {SCHEMA_VERSION}"
-                    )
-                if version < SCHEMA_VERSION:
-                    if version < 2:
-                        self._run_script(SCHEMA if version == 0 else MIGRATE_1_TO_2)
-                    if version < 3:
-                        self._run_script(IDEMPOTENCY_SCHEMA)
-                    for statement in MIGRATE_3_TO_4:
-                        self._conn.execute(statement)
-                    self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-
-    def _run_script(self, script: str) -> None:
-        """Run `;`-separated statements inside the caller's transaction.
-
-        `executescript` would commit first, and a half-done migration must roll back.
-        """
-        for statement in script.split(";"):
-            if statement.strip():
-                self._conn.execute(statement)
+        try:
+            if not self.in_memory:
+                _switch_to_wal(self._conn, timeout_s=busy_timeout_ms / 1000)
+                # FULL: a write is on disk before it is acknowledged, so it survives a
+                # crash of the process and of the machine.
+                self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            # Raises RuntimeError for a file from a newer release, which stays untouched.
+            migrate(self._conn, name=path)
+        except BaseException:
+            self._conn.close()  # a store that failed to open holds no file open
+            raise
 
     @contextmanager
     def _write_transaction(self) -> Iterator[None]:
@@ -530,6 +432,25 @@ class SqliteStore:
         with self._lock:
             (verdict,) = self._conn.execute("PRAGMA integrity_check").fetchone() or ("",)
         return str(verdict)
+
+
+def _switch_to_wal(conn: sqlite3.Connection, *, timeout_s: float) -> None:
+    """Put the file in WAL mode, waiting up to `timeout_s` for other connections' writes.
+
+    A file not yet in WAL mode (a new one, or one made by other tools) must be had alone
+    to switch, and sqlite answers SQLITE_BUSY at once, without the busy handler, while
+    another connection writes to it: say a second process starting while the first
+    builds the schema. So the switch is retried as the busy timeout waits elsewhere.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)
 
 
 def _idempotency_row(record: IdempotencyRecord) -> tuple[Any, ...]:

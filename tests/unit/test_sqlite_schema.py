@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from customers.stores import sqlite as db
+from customers.stores.sqlite_migrations import SCHEMA_VERSION
 from db import (
     EmailTaken,
     IdempotencyKeysExhausted,
@@ -79,7 +80,7 @@ def has_rowid(path: Path) -> bool:
 def test_a_new_file_gets_the_current_schema_without_rowids(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     db.SqliteStore(str(path)).close()
-    assert user_version(path) == db.SCHEMA_VERSION
+    assert user_version(path) == SCHEMA_VERSION
     assert not has_rowid(path)
 
 
@@ -116,7 +117,7 @@ def test_a_version_1_file_is_migrated_with_every_row_and_rule_kept(tmp_path: Pat
             store.create(name="Again", email="c2@EXAMPLE.com", phone=None, business_id=None)
     finally:
         store.close()
-    assert user_version(path) == db.SCHEMA_VERSION
+    assert user_version(path) == SCHEMA_VERSION
     assert not has_rowid(path)
     with sqlite3.connect(path) as conn:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
@@ -128,10 +129,10 @@ def test_a_version_1_file_is_migrated_with_every_row_and_rule_kept(tmp_path: Pat
 def test_a_file_from_a_newer_release_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "newer.db"
     with sqlite3.connect(path) as conn:
-        conn.execute(f"PRAGMA user_version = {db.SCHEMA_VERSION + 1}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="schema version"):
         db.SqliteStore(str(path))
-    assert user_version(path) == db.SCHEMA_VERSION + 1
+    assert user_version(path) == SCHEMA_VERSION + 1
 
 
 def test_a_version_2_file_gains_the_idempotency_table_with_every_row_kept(
@@ -156,7 +157,7 @@ def test_a_version_2_file_gains_the_idempotency_table_with_every_row_kept(
         assert store.claim_idempotency_key(claim, now=2) == claim
     finally:
         store.close()
-    assert user_version(path) == db.SCHEMA_VERSION
+    assert user_version(path) == SCHEMA_VERSION
 
 
 def test_a_version_3_file_counts_its_records_against_their_scope(tmp_path: Path) -> None:
@@ -187,7 +188,7 @@ def test_a_version_3_file_counts_its_records_against_their_scope(tmp_path: Path)
         assert kept is not None and kept.owner == "c1" and kept.status == 201
     finally:
         store.close()
-    assert user_version(path) == db.SCHEMA_VERSION
+    assert user_version(path) == SCHEMA_VERSION
 
 
 def test_expired_idempotency_records_are_purged_as_keys_are_claimed(tmp_path: Path) -> None:
