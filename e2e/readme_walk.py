@@ -1,21 +1,26 @@
-"""Walk README.md's shell examples against the real service and check every status.
+"""Walk the shell examples of README.md and docs/ against the real service and check every status.
 
     python3 e2e/readme_walk.py          # make e2e runs it
 
-The commands are read out of README.md itself, so a change to the README is a change
-to what this walks. Each section in WALKED is walked from a clean start, in order:
+The commands are read out of the documents themselves, so a change to a document is a
+change to what this walks. Each (file, section) in WALKED is walked from a clean start,
+in order; a section is a `#` or `##` heading and what follows it up to the next one:
 
-- the ports the README uses (3000 the service, 8081 the register stub, 5000 moto) are
+- the ports the documents use (3000 the service, 8081 the register stub, 5000 moto) are
   swapped for free loopback ports;
 - a command that ends in `&` starts a helper in the background, and one that runs
   `make run` starts the service (with whatever the line sets before it); the walk waits
   until it answers. "Try it with curl" assumes `make run` in another terminal, so the
-  walk starts one itself, with the register stub the README suggests for it;
+  walk starts one itself, with the register stub the README's Troubleshooting suggests;
 - `export NAME=...` and `NAME=$(...)` set NAME for the commands after them;
 - every `curl -i` names the status it expects in its trailing comment (`# 201`), and
   gets it; any other command must exit 0.
 
 Everything a section started is stopped when it ends. Standard library only.
+
+Not walked: what needs more than a loopback port (the shared Redis and the file under
+/var/lib in docs/security.md, AWS in docs/aws.md), changes the virtualenv (`pip install .`)
+or runs a long time (`flask run`, the bulk commands, Postman).
 """
 
 from __future__ import annotations
@@ -34,10 +39,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WALKED = (
-    "Try it with curl",
-    "Business information",
-    "Security",
-    "DynamoDB: a local endpoint and the key design",
+    ("README.md", "Try it with curl"),
+    ("README.md", "Troubleshooting"),
+    ("docs/security.md", "Keys, rate limits and CORS"),
+    ("docs/dynamodb.md", "A local endpoint"),
 )
 README_PORTS = {"3000": "service", "8081": "stub", "5000": "moto"}
 # What a shell that follows the README has not set: the walk starts from the defaults.
@@ -84,15 +89,15 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def sections(readme: str) -> dict[str, list[str]]:
-    """The logical lines (continuations joined) of the `sh` blocks of each `## ` section."""
+def sections(document: str) -> dict[str, list[str]]:
+    """The logical lines (continuations joined) of the `sh` blocks of each `#`/`##` section."""
     found: dict[str, list[str]] = {}
     title = ""
     in_block = False
     pending = ""
-    for line in readme.splitlines():
-        if not in_block and line.startswith("## "):
-            title = line[3:].strip()
+    for line in document.splitlines():
+        if not in_block and line.startswith(("# ", "## ")):
+            title = line.split(" ", 1)[1].strip()
         elif line.strip() == "```sh":
             in_block = True
         elif in_block and line.strip() == "```":
@@ -120,7 +125,7 @@ class Walk:
         self.checked = 0
 
     def localise(self, command: str) -> str:
-        """The command with the README's ports swapped for this walk's."""
+        """The command with the documents' ports swapped for this walk's."""
         return re.sub(
             r"\b(3000|8081|5000)\b",
             lambda m: str(self.ports[README_PORTS[m.group(1)]]),
@@ -240,8 +245,8 @@ class Walk:
                 print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def walk(title: str, lines: list[str], logs: Path) -> Walk:
-    print(f"README: {title}")
+def walk(document: str, title: str, lines: list[str], logs: Path) -> Walk:
+    print(f"{document}: {title}")
     section = Walk(title, logs)
     try:
         if title == "Try it with curl":
@@ -257,23 +262,23 @@ def walk(title: str, lines: list[str], logs: Path) -> Walk:
 
 
 def main() -> int:
-    found = sections((ROOT / "README.md").read_text(encoding="utf-8"))
     failures: list[str] = []
     checked = 0
-    for title in WALKED:
+    for document, title in WALKED:
+        found = sections((ROOT / document).read_text(encoding="utf-8"))
         if title not in found:
-            failures.append(f"README has no section '{title}' with an sh block")
+            failures.append(f"{document} has no section '{title}' with an sh block")
             continue
         with tempfile.TemporaryDirectory() as logs:
-            section = walk(title, found[title], Path(logs))
+            section = walk(document, title, found[title], Path(logs))
         checked += section.checked
-        failures += [f"{title}: {failure}" for failure in section.failures]
+        failures += [f"{document}: {title}: {failure}" for failure in section.failures]
     if failures:
-        print("README walk FAILED:")
+        print("Documentation walk FAILED:")
         for failure in failures:
             print(f"  - {failure}")
         return 1
-    print(f"README walk: {checked} commands in {len(WALKED)} sections, each as documented")
+    print(f"Documentation walk: {checked} commands in {len(WALKED)} sections, each as documented")
     return 0
 
 

@@ -66,7 +66,7 @@ STEPS: tuple[Step, ...] = (
     # 2: the same columns and indexes in a WITHOUT ROWID table, the rows moved over. The
     # table is then the B-tree on `id`, so no separate index maps ids to rows; ids are
     # time-ordered, so rows are appended, and a customer costs about a sixth less memory
-    # (see README, Performance).
+    # (see bench/results/history.md).
     Step(
         2,
         (
