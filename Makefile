@@ -16,7 +16,7 @@ help:
 	@echo "make profile  where a request's time goes (cProfile; python -m bench.profile --py-spy)"
 	@echo "make e2e    end-to-end checks: newman with and without keys, the OpenAPI linters,"
 	@echo "            clients generated in TypeScript and Java, Schemathesis, the docs page"
-	@echo "            in a browser, the README's commands"
+	@echo "            in a browser, the commands of README.md and docs/"
 	@echo "make dev    flask's development server with the reloader"
 	@echo "make moto   a local DynamoDB endpoint (moto) on 127.0.0.1:$(MOTO_PORT)"
 

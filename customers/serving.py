@@ -255,7 +255,7 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, Any]:
         prog="customer-api",
         allow_abbrev=False,  # `--po` is no way to say `--port`
         description="Serve customer-api with granian. Every setting is an environment "
-        "variable (see the README's Configuration); these arguments override theirs.",
+        "variable (see docs/configuration.md); these arguments override theirs.",
     )
     for flag, (setting, meaning) in ARGUMENTS.items():
         parser.add_argument(

@@ -7,7 +7,7 @@
 # document by tools nobody here wrote, each run against the open instance: TypeScript
 # (openapi-typescript and openapi-fetch, under tsc --strict) and Java (openapi-generator);
 # against the keyed one, the docs page in Chromium (authorize with the key, Try it out)
-# and Schemathesis with every check; last, the README's own commands against `make run`
+# and Schemathesis with every check; last, the commands of the README and docs/ against `make run`
 # (e2e/readme_walk.py). Every server is stopped on exit, whatever happened; the exit
 # status is non-zero when any check failed.
 set -euo pipefail
@@ -179,7 +179,7 @@ SCHEMATHESIS_HOOKS=e2e.schemathesis_hooks PYTHONPATH=. .venv/bin/schemathesis \
   --header "X-API-Key: $API_KEY" --checks all --max-examples 50 --seed 24 \
   --generation-database none --no-color || failed+=("schemathesis")
 
-# The README's commands, as written, against `make run`.
+# The commands of the README and docs/, as written, against `make run`.
 python3 e2e/readme_walk.py || failed+=("README walk")
 
 if [ "${#failed[@]}" -ne 0 ]; then
