@@ -199,8 +199,6 @@ def import_command(
     options = ReadOptions(delimiter, ignore_unknown_columns)
     if not dry_run:
         _refuse_memory("what is imported would vanish when this command ends")
-    # A dry run only reads the store (which emails and ids are taken): it creates none.
-    store = command_store(create=not dry_run)
     from customers.bulk import Summary, import_rows
 
     stderr = sys.stderr
@@ -210,6 +208,8 @@ def import_command(
         source = CountingReader(binary)
         progress = Progress("importing", total_bytes=size or None, stream=stderr)
         try:
+            # A dry run only reads the store (which emails and ids are taken): it creates none.
+            store = command_store(create=not dry_run)
             import_rows(
                 store,
                 read_rows(source, fmt, options),
@@ -220,6 +220,8 @@ def import_command(
             )
         except ReadFailed as exc:
             raise CommandFailed(f"{file}: {exc}; {_handled(summary, dry_run=dry_run)}") from None
+        except click.ClickException:
+            raise  # a setting refused: said in its own words
         except Exception as exc:
             if not is_store_error(exc):
                 raise
@@ -306,13 +308,12 @@ def export_command(file: str, fmt: str | None, excel: bool) -> None:
     if excel and fmt != "csv":
         raise click.UsageError(f"--excel writes CSV, not {fmt}")
     _refuse_memory("this command would make an empty one and export nothing")
-    store = command_store(create=False)
     stderr = sys.stderr
     progress = Progress("exporting", total_bytes=None, stream=stderr)
     from customers.bulk import all_customers
 
-    records = _counted(all_customers(store), progress)
     try:
+        records = _counted(all_customers(command_store(create=False)), progress)
         if file == "-":
             out = sys.stdout.buffer
             # Log lines go to stdout; here it carries the data, so they go to stderr.
@@ -324,6 +325,8 @@ def export_command(file: str, fmt: str | None, excel: bool) -> None:
     except OSError as exc:
         where = "stdout" if file == "-" else file
         raise CommandFailed(f"{where}: {exc.strerror or exc}; the export is incomplete") from None
+    except click.ClickException:
+        raise  # a setting refused: said in its own words
     except Exception as exc:
         if not is_store_error(exc):
             raise

@@ -55,13 +55,26 @@ def _open_dynamodb(settings: Mapping[str, Any], *, create: bool) -> CustomerStor
 
 
 def check_store_answers(store: CustomerStore, settings: Mapping[str, Any]) -> None:
-    """Raise ConfigError naming the setting unless the store answers a read.
+    """Raise ConfigError naming the setting when the store is not there; StoreUnavailable
+    when it is there but does not answer (a failure of the store, not of a setting).
 
-    For DynamoDB this is the check that the table is there (and that the credentials and
-    the region reach it); a sqlite database answers once it is open.
+    For DynamoDB this is the check that the table exists; a sqlite database answers
+    once it is open.
     """
     try:
         store.ping()
     except StoreUnavailable as exc:
+        if not _is_missing(exc):
+            raise
         name = "DYNAMODB_TABLE" if settings["CUSTOMER_STORE"] == "dynamodb" else "SQLITE_PATH"
         raise ConfigError(f"{name}={settings[name]!r}: the store does not answer: {exc}") from None
+
+
+def _is_missing(exc: StoreUnavailable) -> bool:
+    """Whether the store said that what it was asked for does not exist (no such table)."""
+    from botocore.exceptions import ClientError
+
+    cause = exc.__cause__
+    return isinstance(cause, ClientError) and (
+        cause.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+    )

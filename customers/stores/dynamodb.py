@@ -302,6 +302,13 @@ def _holder(item: Item | None, claim: IdempotencyRecord) -> IdempotencyRecord:
     return _idempotency_record(item, claim.scope, claim.key)
 
 
+def _other_holder(item: Item | None, claim: IdempotencyRecord) -> IdempotencyRecord | None:
+    """The record holding `claim`'s key, or None when that is `claim` itself: the same
+    claim, sent again after the answer to it was lost."""
+    holder = _holder(item, claim)
+    return None if holder == claim else holder
+
+
 def _claim_lost(item: Item | None, ours: IdempotencyRecord) -> ClaimLost:
     """ClaimLost with the record that holds the key now (from ALL_OLD), if any does."""
     return ClaimLost(_idempotency_record(item, ours.scope, ours.key) if item else None)
@@ -639,7 +646,7 @@ class DynamoStore:
             except ClientError as exc:
                 if _code(exc) != "ConditionalCheckFailedException":
                     raise
-                return _holder(cast("Item | None", exc.response.get("Item")), claim)
+                return _other_holder(cast("Item | None", exc.response.get("Item")), claim)
             return None
         # Read first: a key already held or answered is found whatever the counts say.
         pk = _idempotency_key(claim.scope, claim.key)["pk"]["S"]
@@ -666,10 +673,7 @@ class DynamoStore:
         except ClientError as exc:
             reasons = _reasons(exc)
             if _failed(reasons[0]):  # another request took the key since the read
-                holder = _holder(reasons[0].get("Item"), claim)
-                if holder == claim:
-                    return None  # this very claim, sent again after the reply to it was lost
-                return holder
+                return _other_holder(reasons[0].get("Item"), claim)
             for reason, (counter_pk, _, per_client) in zip(reasons[1:], bounds, strict=True):
                 if _failed(reason):  # concurrent claims filled the room since the read
                     retry_after = counts.retry_after(found.get(counter_pk), now)
