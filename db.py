@@ -383,7 +383,8 @@ def merge_update(
     nested = [column for column, value in patch.items() if isinstance(value, Mapping)]
     if not nested:
         return store.update(customer_id, changes=patch, expected_version=expected_version)
-    for attempt in range(1, MERGE_ATTEMPTS + 1):
+    attempt = 1
+    while True:
         current = store.get(customer_id)
         if expected_version is not None and current.version != expected_version:
             raise VersionMismatch(current)
@@ -396,4 +397,4 @@ def merge_update(
         except VersionMismatch:
             if expected_version is not None or attempt == MERGE_ATTEMPTS:
                 raise
-    raise AssertionError("unreachable")  # the loop returns or raises
+            attempt += 1
