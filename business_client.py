@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from cachetools import TLRUCache
 
+from customers.business_ids import ID_FORM, check_digit
+from customers.business_ids import is_valid_business_id as is_valid_business_id
 from customers.register.normalize import normalize_company
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ BACKOFF_BASE, BACKOFF_CAP, RETRY_AFTER_CAP = 0.2, 2.0, 5.0
 DEFAULT_RETRY_AFTER = 30
 SOURCE = "Finnish Patent and Registration Office (PRH), YTJ open data, CC BY 4.0"
 
-_ID_FORM = re.compile(r"[0-9]{7}-[0-9]", re.ASCII)
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2)
 
 log = structlog.get_logger(__name__)
 
@@ -85,28 +84,12 @@ class UpstreamTimeout(BusinessError):
     """The register did not answer within the timeouts and the deadline."""
 
 
-def _check_digit(digits: str) -> int | None:
-    remainder = (
-        sum(int(digit) * weight for digit, weight in zip(digits, _WEIGHTS, strict=True)) % 11
-    )
-    if remainder == 1:
-        return None  # no ID is issued for such a base
-    return 0 if remainder == 0 else 11 - remainder
-
-
-def is_valid_business_id(value: str) -> bool:
-    """Whether `value` is exactly NNNNNNN-C with the right check digit."""
-    if not _ID_FORM.fullmatch(value):
-        return False
-    return _check_digit(value[:7]) == int(value[8])
-
-
 def normalize_business_id(raw: str) -> str:
     """The canonical ID from user input (surrounding spaces allowed); raises InvalidBusinessId."""
     value = raw.strip()
-    if not _ID_FORM.fullmatch(value):
+    if not ID_FORM.fullmatch(value):
         raise InvalidBusinessId("must be seven digits, a hyphen and a check digit (NNNNNNN-C)")
-    if _check_digit(value[:7]) != int(value[8]):
+    if check_digit(value[:7]) != int(value[8]):
         raise InvalidBusinessId("the check digit does not match")
     return value
 

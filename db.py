@@ -10,29 +10,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import orjson
 
-if TYPE_CHECKING:
-    pass
+import customers.fields as fields
 
-# The public shape of a customer, in the API's order: its name there -> the record's
-# attribute and the store's column. `to_public`, the sqlite store's JSON rendering and
-# the DynamoDB items follow it; `customers.schemas.Customer` documents it.
-PUBLIC_FIELDS = {
-    "id": "id",
-    "name": "name",
-    "email": "email",
-    "phone": "phone",
-    "businessId": "business_id",
-    "createdAt": "created_at",
-    "updatedAt": "updated_at",
-}
-# Fields a client may write, by their column name.
-WRITABLE_COLUMNS = ("name", "email", "phone", "business_id")
+# The fields, their names in the API and in the stores: declared in customers.fields.
+PUBLIC_FIELDS = fields.PUBLIC_FIELDS
+WRITABLE_COLUMNS = fields.WRITABLE_COLUMNS
 # Versions start at 1 and grow by one per change, so they stay far below SQLite's
 # INTEGER limit; an expected version outside 1..MAX_VERSION belongs to no customer.
 MAX_VERSION = 2**63 - 1
@@ -86,22 +74,57 @@ class ClaimLost(StoreError):
         self.current = current
 
 
-@dataclass(slots=True)
-class CustomerRecord:
-    """One customer as stored; `version` grows by one on every change."""
+def _to_public(record: Any) -> dict[str, Any]:
+    """The customer as the API shows it (camelCase, every field present)."""
+    return {name: getattr(record, column) for name, column in PUBLIC_FIELDS.items()}
 
-    id: str
-    name: str
-    email: str
-    phone: str | None
-    business_id: str | None
-    created_at: str
-    updated_at: str
-    version: int
 
-    def to_public(self) -> dict[str, Any]:
-        """The customer as the API shows it (camelCase, every field present)."""
-        return {name: getattr(self, column) for name, column in PUBLIC_FIELDS.items()}
+def _from_row(cls: type[Any], row: Mapping[str, Any]) -> Any:
+    """The record from anything that maps column names to values (a `sqlite3.Row`, a
+    dict): by name, so the order of a query's columns does not matter."""
+    return cls(**{name: row[name] for name in _RECORD_NAMES})
+
+
+# Every column of a record: the declared fields', then the version.
+_RECORD_NAMES = (*(field.column for field in fields.FIELDS), "version")
+
+if TYPE_CHECKING:
+
+    class CustomerRecord:
+        """What the type checker sees of the record made below from the declaration: the
+        members every store relies on; the declared fields are reached by name."""
+
+        __dataclass_fields__: ClassVar[dict[str, Any]]
+        id: str
+        email: str
+        created_at: str
+        updated_at: str
+        version: int
+
+        def __init__(self, **values: Any) -> None: ...
+        def __getattr__(self, column: str) -> Any: ...
+        def to_public(self) -> dict[str, Any]: ...
+        @classmethod
+        def from_row(cls, row: Mapping[str, Any]) -> CustomerRecord: ...
+
+else:
+    # One customer as stored; `version` grows by one on every change. Keyword-only, so a
+    # record is always built by name: a new field cannot shift the others. A field that
+    # is not required may be left out (None).
+    CustomerRecord = make_dataclass(
+        "CustomerRecord",
+        [
+            (field.column, field.value_type)
+            if field.required
+            else (field.column, field.value_type | None, None)
+            for field in fields.FIELDS
+        ]
+        + [("version", int)],
+        kw_only=True,
+        slots=True,
+        namespace={"to_public": _to_public, "from_row": classmethod(_from_row)},
+    )
+    CustomerRecord.__module__ = __name__
 
 
 @dataclass(slots=True, frozen=True)
@@ -201,16 +224,9 @@ class CustomerStore(Protocol):
 
     kind: str
 
-    def create(
-        self,
-        *,
-        name: str,
-        email: str,
-        phone: str | None,
-        business_id: str | None,
-        idempotency: AnswerOf | None = None,
-    ) -> CustomerRecord:
-        """Insert a new customer; raises EmailTaken.
+    def create(self, *, idempotency: AnswerOf | None = None, **values: Any) -> CustomerRecord:
+        """Insert a new customer with `values` by column (the writable ones; an optional
+        one left out is empty); raises EmailTaken.
 
         With `idempotency`, the record it makes answers the request's held key in the
         same transaction as the insert: both are written or neither. Raises ClaimLost,
@@ -230,9 +246,13 @@ class CustomerStore(Protocol):
         self,
         customer_id: str,
         *,
-        changes: Mapping[str, str | None],
+        changes: Mapping[str, Any],
         expected_version: int | None = None,
-    ) -> CustomerRecord: ...
+    ) -> CustomerRecord:
+        """Set `changes` (writable columns; None clears); with `expected_version`, only
+        while the customer has that version, else VersionMismatch: a compare-and-set,
+        on which `merge_update` builds a read-merge-write."""
+        ...
 
     def delete(self, customer_id: str, *, expected_version: int | None = None) -> None: ...
 
@@ -312,3 +332,69 @@ def comparable_version(expected_version: int) -> int:
 def email_key(email: str) -> str:
     """The form in which emails are compared: uniqueness, filters and 409s."""
     return email.lower()
+
+
+def new_record_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A create's `values` (writable columns) checked, the optional ones left out filled
+    with None: every writable column, ready for a new record."""
+    unknown = set(values) - set(WRITABLE_COLUMNS)
+    if unknown:
+        raise ValueError(f"not writable: {sorted(unknown)}")
+    return {column: values.get(column) for column in WRITABLE_COLUMNS}
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: `patch` applied to `target`, neither changed.
+
+    An object merges member by member (null removes one, an object merges into one);
+    anything else replaces the target whole.
+    """
+    if not isinstance(patch, Mapping):
+        return patch
+    merged = dict(target) if isinstance(target, Mapping) else {}
+    for name, value in patch.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = merge_patch(merged.get(name), value)
+    return merged
+
+
+# Attempts of a merge that another writer keeps overtaking, before it gives up with the
+# last VersionMismatch: each attempt lost means another write succeeded meanwhile.
+MERGE_ATTEMPTS = 5
+
+
+def merge_update(
+    store: CustomerStore,
+    customer_id: str,
+    patch: Mapping[str, Any],
+    *,
+    expected_version: int | None = None,
+) -> CustomerRecord:
+    """Apply a merge patch (`patch`: writable columns -> the patch of each) to a customer.
+
+    A value that is not an object replaces the stored one, so a patch of scalars is a
+    plain update. An object is merged into the stored object (RFC 7396): read, merge,
+    then a compare-and-set write pinned to the version read, tried again when another
+    write came in between. With `expected_version` the caller pinned the version
+    itself, and a change in between is its VersionMismatch.
+    """
+    nested = [column for column, value in patch.items() if isinstance(value, Mapping)]
+    if not nested:
+        return store.update(customer_id, changes=patch, expected_version=expected_version)
+    attempt = 1
+    while True:
+        current = store.get(customer_id)
+        if expected_version is not None and current.version != expected_version:
+            raise VersionMismatch(current)
+        changes = {
+            column: merge_patch(getattr(current, column), value) if column in nested else value
+            for column, value in patch.items()
+        }
+        try:
+            return store.update(customer_id, changes=changes, expected_version=current.version)
+        except VersionMismatch:
+            if expected_version is not None or attempt == MERGE_ATTEMPTS:
+                raise
+            attempt += 1

@@ -21,6 +21,7 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
+    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -29,8 +30,9 @@ from pydantic import (
     field_validator,
 )
 
+from customers.fields import columns_of
 from customers.file_rows import SourceRow, UnreadableFile
-from customers.schemas import CustomerCreate, Rule, describe_errors
+from customers.schemas import CREATE_MEMBERS, Rule, customer_model, describe_errors
 from db import (
     Conflict,
     CustomerRecord,
@@ -83,41 +85,41 @@ ImportedId = Annotated[
 Timestamp = Annotated[str, AfterValidator(_timestamp)]
 
 
-class CustomerImport(CustomerCreate):
-    """One imported row: a POST body, plus the id and timestamps an export carries."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, title="CustomerImport")
-
-    id: ImportedId | None = None
-    createdAt: Timestamp | None = None
-    updatedAt: Timestamp | None = None
-
-    @field_validator("updatedAt")
-    @classmethod
-    def _not_before_creation(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None or "createdAt" not in info.data:  # absent, or createdAt is bad
-            return value
-        created = info.data["createdAt"]
-        if created is None:
-            raise ValueError("needs createdAt")
-        if value < created:
-            raise ValueError("must not be before createdAt")
+def _not_before_creation(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None or "createdAt" not in info.data:  # absent, or createdAt is bad
         return value
+    created = info.data["createdAt"]
+    if created is None:
+        raise ValueError("needs createdAt")
+    if value < created:
+        raise ValueError("must not be before createdAt")
+    return value
 
 
-def to_record(row: CustomerImport) -> CustomerRecord:
+CustomerImport = customer_model(
+    "CustomerImport",
+    "One imported row: a POST body, plus the id and timestamps an export carries.",
+    CREATE_MEMBERS
+    | {
+        "id": (ImportedId | None, None),
+        "createdAt": (Timestamp | None, None),
+        "updatedAt": (Timestamp | None, None),
+    },
+    config=ConfigDict(extra="forbid", strict=True),
+    validators={"_not_before_creation": field_validator("updatedAt")(_not_before_creation)},
+)
+
+
+def to_record(row: BaseModel) -> CustomerRecord:
     """The record to store: the given id and timestamps, or new ones as a POST makes them."""
-    created = row.createdAt or utc_timestamp()
-    return CustomerRecord(
-        id=row.id or new_customer_id(),
-        name=row.name,
-        email=row.email,
-        phone=row.phone,
-        business_id=row.businessId,
-        created_at=created,
-        updated_at=row.updatedAt or created,
-        version=1,
-    )
+    given = row.model_dump()
+    created = given["createdAt"] or utc_timestamp()
+    given |= {
+        "id": given["id"] or new_customer_id(),
+        "createdAt": created,
+        "updatedAt": given["updatedAt"] or created,
+    }
+    return CustomerRecord(**columns_of(given), version=1)
 
 
 @dataclass(slots=True)
@@ -266,7 +268,7 @@ def import_rows(
                 try:
                     batch.append((row.line, to_record(CustomerImport.model_validate(row.fields))))
                 except ValidationError as exc:
-                    errors = describe_errors(exc)
+                    errors = describe_errors(exc, row.fields)
             if errors:
                 rejections.append((row.line, _bounded(errors)))
             if len(batch) + len(rejections) >= batch_rows:

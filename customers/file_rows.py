@@ -12,8 +12,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from customers.fields import FILE_FIELDS
+
 # Every column an export writes, in this order; an import takes any subset in any order.
-FIELDS = ("id", "name", "email", "phone", "businessId", "createdAt", "updatedAt")
+FIELDS = FILE_FIELDS
 # No customer is anywhere near this: a longer line means the file is not what it claims.
 MAX_LINE_BYTES = 1024 * 1024
 BOM = codecs.BOM_UTF8

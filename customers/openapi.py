@@ -27,6 +27,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
 from customers.idempotency import VALID_KEY
+from customers.openapi_examples import optional_fields
 from customers.paging import CURSOR_FORM
 from customers.preconditions import READABLE
 from customers.routes import DEFAULT_LIMIT, MAX_LIMIT
@@ -489,7 +490,7 @@ def _customer_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any])
                 body=_body(
                     "CustomerCreate",
                     "application/json",
-                    "The new customer; `phone` and `businessId` left out are empty (`null`).",
+                    f"The new customer; {optional_fields()} left out are empty (`null`).",
                     examples["create"],
                 ),
                 security=KEY_REQUIRED,
@@ -576,7 +577,7 @@ def _customer_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any])
                     "CustomerPatch",
                     MERGE_PATCH,
                     "The fields to change: a member left out stays as it is; `null` clears"
-                    " `phone` or `businessId`.",
+                    f" {optional_fields().replace(' and ', ' or ')}.",
                     examples["patch"],
                 ),
                 security=KEY_REQUIRED,
@@ -598,7 +599,7 @@ def _customer_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any])
                 body=_body(
                     "CustomerReplace",
                     "application/json",
-                    "Every writable field; `phone` and `businessId` left out are cleared.",
+                    f"Every writable field; {optional_fields()} left out are cleared.",
                     examples["replace"],
                 ),
                 security=KEY_REQUIRED,

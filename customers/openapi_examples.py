@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from customers.fields import WRITABLE
 from customers.web.problems import TYPE_PREFIX
 
 CUSTOMER_ID = "019c1a2e-7f00-7d3e-9c41-5b0a8f2e6d17"
@@ -45,6 +46,16 @@ def field_example(schema: dict[str, Any]) -> Any:
     raise LookupError("the field declares no example")
 
 
+# The writable fields a client may leave out or clear, from the declaration.
+OPTIONAL = tuple(field.api for field in WRITABLE if not field.required)
+
+
+def optional_fields() -> str:
+    """The optional writable fields as a description names them: `a`, `b` and `c`."""
+    names = [f"`{name}`" for name in OPTIONAL]
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def _example(summary: str, value: Any) -> dict[str, Any]:
     return {"summary": summary, "value": value}
 
@@ -70,11 +81,13 @@ def examples(schemas: dict[str, Any]) -> dict[str, dict[str, Any]]:
         },
         "replace": {
             "full": _example("Every field", fields),
-            "clearing": _example("Phone and business ID left out, so cleared", minimal),
+            "clearing": _example(f"{optional_fields()} left out, so cleared", minimal),
         },
         "patch": {
             "rename": _example("Change the name; the rest stays", {"name": fields["name"]}),
-            "clearPhone": _example("Clear the phone; the rest stays", {"phone": None}),
+            f"clear{OPTIONAL[0][0].upper()}{OPTIONAL[0][1:]}": _example(
+                f"Clear `{OPTIONAL[0]}`; the rest stays", {OPTIONAL[0]: None}
+            ),
         },
         "customer": {"customer": _example("A customer", customer)},
         "page": {"page": _example("A page of one customer", [customer])},

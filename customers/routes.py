@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 
 from customers.businesses import customer_with_business
+from customers.fields import FILTERABLE, REQUIRED_FIELDS, columns_of
 from customers.idempotency import idempotent, recorded
 from customers.paging import InvalidCursor, decode_cursor, encode_cursor
 from customers.preconditions import read_entity_tags
@@ -27,7 +28,7 @@ from customers.view_helpers import (
     validated,
 )
 from customers.web.problems import PreconditionFailed, ValidationFailed, field_errors
-from db import CustomerRecord, ListQuery
+from db import CustomerRecord, ListQuery, merge_update
 
 bp = Blueprint("customers", __name__)
 
@@ -37,6 +38,7 @@ bp = Blueprint("customers", __name__)
 JSON_TYPES = frozenset({"application/json"})
 PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
 MAX_LIMIT, DEFAULT_LIMIT = 500, 100
+FILTERS = tuple(field.api for field in FILTERABLE)
 # Left as they are in a query string, as Werkzeug's URL building does (WHATWG URL spec).
 QUERY_SAFE = "!$'()*,/:;?@"
 
@@ -70,33 +72,27 @@ def create_customer() -> Response:
 
     query_args()
     data = validated(CustomerCreate, json_body(JSON_TYPES))
-    record = store().create(
-        name=data.name,
-        email=data.email,
-        phone=data.phone,
-        business_id=data.businessId,
-        idempotency=recorded(created_response),
-    )
+    record = store().create(**columns_of(data.model_dump()), idempotency=recorded(created_response))
     return created_response(record)
 
 
 @bp.get("/customers")
 def list_customers() -> Response:
     """List customers, oldest first, a page at a time."""
-    args = query_args("limit", "cursor", "email", "businessId")
+    args = query_args("limit", "cursor", *FILTERS)
     limit = parse_limit(args.get("limit"))
     # Checked and trimmed by the fields' own rules; the cursor and the next link carry the
     # trimmed values, so a padded filter and its plain form page alike.
     email = business_id = None
-    if "email" in args or "businessId" in args:
+    if any(name in args for name in FILTERS):
         from customers.schemas import CustomerFilter
 
         filters = validated(
             CustomerFilter,
-            {name: args[name] for name in ("email", "businessId") if name in args},
+            {name: args[name] for name in FILTERS if name in args},
             detail="The query is not valid.",
-        )
-        email, business_id = filters.email, filters.businessId
+        ).model_dump()
+        email, business_id = filters["email"], filters["businessId"]
     after = None
     if "cursor" in args:
         try:
@@ -144,16 +140,21 @@ def get_customer(customer_id: str) -> Response:
     return customer_response(record)
 
 
-def _update(customer_id: str, changes: dict[str, str | None]) -> Response:
+def _update(customer_id: str, changes: dict[str, Any], *, merge: bool) -> Response:
+    """Write `changes` (columns); a merge patch merges the objects it holds into the
+    stored ones, a replacement sets every field as given."""
     expected = expected_version(customer_id)
-    record = store().update(checked_id(customer_id), changes=changes, expected_version=expected)
+    if merge:
+        record = merge_update(store(), checked_id(customer_id), changes, expected_version=expected)
+    else:
+        record = store().update(checked_id(customer_id), changes=changes, expected_version=expected)
     return customer_response(record)
 
 
 @bp.patch("/customers/<customer_id>")
 def patch_customer(customer_id: str) -> Response:
     """Change some fields (JSON merge patch); `null` clears an optional field."""
-    from customers.schemas import COLUMN_OF, REQUIRED_FIELDS, CustomerPatch
+    from customers.schemas import CustomerPatch
 
     query_args()
     body = json_body(PATCH_TYPES)
@@ -164,25 +165,25 @@ def patch_customer(customer_id: str) -> Response:
             "The body has invalid fields.",
             errors=field_errors([(name, "is required and cannot be null") for name in cleared]),
         )
-    changes = {COLUMN_OF[name]: getattr(patch, name) for name in patch.model_fields_set}
+    # The members given, as given: a nested object is a merge patch of its own.
+    changes = columns_of(patch.model_dump(include=patch.model_fields_set, exclude_unset=True))
     if not changes:
         record = find(customer_id)
         expected = expected_version(customer_id)
         if expected is not None and expected != record.version:
             raise PreconditionFailed("If-Match does not match the customer's current ETag.")
         return customer_response(record)
-    return _update(customer_id, changes)
+    return _update(customer_id, changes, merge=True)
 
 
 @bp.put("/customers/<customer_id>")
 def replace_customer(customer_id: str) -> Response:
     """Replace every writable field; an optional field left out is cleared."""
-    from customers.schemas import COLUMN_OF, CustomerReplace
+    from customers.schemas import CustomerReplace
 
     query_args()
     data = validated(CustomerReplace, json_body(JSON_TYPES))
-    changes = {column: getattr(data, name) for name, column in COLUMN_OF.items()}
-    return _update(customer_id, changes)
+    return _update(customer_id, columns_of(data.model_dump()), merge=False)
 
 
 @bp.delete("/customers/<customer_id>")

@@ -109,7 +109,7 @@ def validated(
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        raise ValidationFailed(detail, errors=field_errors(describe_errors(exc))) from None
+        raise ValidationFailed(detail, errors=field_errors(describe_errors(exc, body))) from None
 
 
 def expected_version(customer_id: str) -> int | None:

@@ -1,7 +1,7 @@
 """The customer store on DynamoDB: the same interface as the sqlite store, one table.
 
 Items (partition key `pk` only):
-  CUSTOMER#<id>  id, name, email, phone?, businessId?, createdAt, updatedAt, version (N),
+  CUSTOMER#<id>  the declared fields by their API names (customers.fields), version (N),
                  listPk = "CUSTOMERS", listSk = "<createdAt>#<id>",
                  writeToken? (the token of the import or update that wrote it last)
   EMAIL#<key>    customerId: the claim on an address, `key` being `db.email_key(email)`
@@ -33,8 +33,8 @@ customer shares listPk "CUSTOMERS", one index partition, good for about 1000 wri
 second. Creating or changing customers faster than that throttles the index, and through
 back-pressure the table. The cure is sharding: listPk = "CUSTOMERS#<n>" with
 n = hash(id) % N, and a list that queries the N shards and merge-sorts them by listSk.
-Phone and businessId are left out when null, which also keeps customers without a
-business out of the `business` index (a GSI key must be absent, not null).
+Fields that are null are left out, which also keeps customers without a business
+out of the `business` index (a GSI key must be absent, not null).
 
 Writes sent again: botocore sends a request again when its answer does not come (a
 timeout, a dropped connection, a 5xx), and the first one may have been applied. Every
@@ -74,6 +74,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 import customers.stores.dynamo_counts as counts
+from customers.fields import FIELDS, WRITABLE
 from db import (
     WRITABLE_COLUMNS,
     AnswerOf,
@@ -93,6 +94,7 @@ from db import (
     comparable_version,
     email_key,
     new_customer_id,
+    new_record_values,
     utc_timestamp,
 )
 
@@ -113,7 +115,9 @@ R = TypeVar("R")
 
 LIST_PK = "CUSTOMERS"
 # Store column -> item attribute, for the writable fields.
-ATTRIBUTE_OF = {"name": "name", "email": "email", "phone": "phone", "business_id": "businessId"}
+ATTRIBUTE_OF = {field.column: field.api for field in WRITABLE}
+# Writable columns an update cannot clear.
+UNCLEARABLE = tuple(field.column for field in WRITABLE if field.required)
 WRITER_ATTRIBUTE = "writeToken"
 NAMES = {
     f"#{name}": name
@@ -204,37 +208,51 @@ def _s(value: str) -> AttributeValueTypeDef:
     return {"S": value}
 
 
-def _record(item: Item) -> CustomerRecord:
-    def text(name: str) -> str | None:
-        return item[name]["S"] if name in item else None
+def _attribute(value: Any) -> AttributeValueTypeDef:
+    """A field's value as DynamoDB types it: text, number, boolean, map or list; a map
+    leaves out its null members, as an item leaves out its null fields."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": str(value)}
+    if isinstance(value, Mapping):
+        return {"M": {k: _attribute(v) for k, v in value.items() if v is not None}}
+    if isinstance(value, list):
+        return {"L": [_attribute(v) for v in value]}
+    return {"S": value}
 
-    return CustomerRecord(
-        item["id"]["S"],
-        item["name"]["S"],
-        item["email"]["S"],
-        text("phone"),
-        text("businessId"),
-        item["createdAt"]["S"],
-        item["updatedAt"]["S"],
-        int(item["version"]["N"]),
-    )
+
+def _value(attribute: AttributeValueTypeDef) -> Any:
+    """The field's value from what `_attribute` made of it."""
+    if "S" in attribute:
+        return attribute["S"]
+    if "N" in attribute:
+        number = attribute["N"]
+        return float(number) if any(c in number for c in ".eE") else int(number)
+    if "BOOL" in attribute:
+        return attribute["BOOL"]
+    if "M" in attribute:
+        return {name: _value(member) for name, member in attribute["M"].items()}
+    if "L" in attribute:
+        return [_value(member) for member in attribute["L"]]
+    return None
+
+
+def _record(item: Item) -> CustomerRecord:
+    """The record from an item, by name: a field absent from the item is null."""
+    values = {field.column: _value(item[field.api]) for field in FIELDS if field.api in item}
+    return CustomerRecord(**values, version=int(item["version"]["N"]))
 
 
 def _item(record: CustomerRecord) -> dict[str, AttributeValueTypeDef]:
-    attributes = {
-        "pk": f"CUSTOMER#{record.id}",
-        "id": record.id,
-        "name": record.name,
-        "email": record.email,
-        "phone": record.phone,
-        "businessId": record.business_id,
-        "createdAt": record.created_at,
-        "updatedAt": record.updated_at,
-        "listPk": LIST_PK,
-        "listSk": f"{record.created_at}#{record.id}",
+    values = {field.api: getattr(record, field.column) for field in FIELDS}
+    item = {name: _attribute(value) for name, value in values.items() if value is not None}
+    return item | {
+        "pk": _s(f"CUSTOMER#{record.id}"),
+        "listPk": _s(LIST_PK),
+        "listSk": _s(f"{record.created_at}#{record.id}"),
+        "version": {"N": str(record.version)},
     }
-    item = {name: _s(value) for name, value in attributes.items() if value is not None}
-    return item | {"version": {"N": str(record.version)}}
 
 
 def _customer_key(customer_id: str) -> dict[str, AttributeValueTypeDef]:
@@ -416,17 +434,16 @@ class DynamoStore:
             )
 
     @_retrying
-    def create(
-        self,
-        *,
-        name: str,
-        email: str,
-        phone: str | None,
-        business_id: str | None,
-        idempotency: AnswerOf | None = None,
-    ) -> CustomerRecord:
+    def create(self, *, idempotency: AnswerOf | None = None, **values: Any) -> CustomerRecord:
         now = utc_timestamp()
-        record = CustomerRecord(new_customer_id(), name, email, phone, business_id, now, now, 1)
+        record = CustomerRecord(
+            **new_record_values(values),
+            id=new_customer_id(),
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        email = record.email
         items: list[TransactWriteItemTypeDef] = [
             # A fresh uuid4 does not collide; the condition makes sure of it.
             {"Put": self._put(_item(record), "attribute_not_exists(#pk)")},
@@ -518,14 +535,17 @@ class DynamoStore:
         self,
         customer_id: str,
         *,
-        changes: Mapping[str, str | None],
+        changes: Mapping[str, Any],
         expected_version: int | None = None,
     ) -> CustomerRecord:
         unknown = set(changes) - set(WRITABLE_COLUMNS)
         if unknown:
             raise ValueError(f"not writable: {sorted(unknown)}")
-        if changes.get("name", "") is None or changes.get("email", "") is None:
-            raise ValueError("name and email cannot be cleared")
+        cleared = [
+            column for column in UNCLEARABLE if column in changes and changes[column] is None
+        ]
+        if cleared:
+            raise ValueError(f"cannot be cleared: {cleared}")
         now, token = utc_timestamp(), _write_token()
         sets = [f"#{ATTRIBUTE_OF[c]} = :{c}" for c, v in changes.items() if v is not None]
         removes = [f"#{ATTRIBUTE_OF[c]}" for c, v in changes.items() if v is None]
@@ -534,7 +554,7 @@ class DynamoStore:
         )
         if removes:  # a GSI key must be absent, not null: clearing removes the attribute
             expression += " REMOVE " + ", ".join(removes)
-        values = {f":{c}": _s(v) for c, v in changes.items() if v is not None}
+        values = {f":{c}": _attribute(v) for c, v in changes.items() if v is not None}
         values |= {":now": _s(now), ":one": {"N": "1"}, ":token": _s(token)}
         # attribute_exists: without it UpdateItem would create a missing customer. The
         # token: the same update sent again finds its own token and fails, not applies twice.
@@ -595,15 +615,7 @@ class DynamoStore:
             # else: applied by an attempt whose answer was lost
         # TransactWriteItems returns no item, but with the version pinned to the one read
         # the new state is exactly the old one plus the changes.
-        return replace(
-            old,
-            name=str(changes.get("name", old.name)),
-            email=str(changes.get("email", old.email)),
-            phone=changes.get("phone", old.phone),
-            business_id=changes.get("business_id", old.business_id),
-            updated_at=now,
-            version=old.version + 1,
-        )
+        return replace(old, **changes, updated_at=now, version=old.version + 1)
 
     @_retrying
     def delete(self, customer_id: str, *, expected_version: int | None = None) -> None:

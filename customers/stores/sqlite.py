@@ -44,6 +44,7 @@ from db import (
     comparable_version,
     email_key,
     new_customer_id,
+    new_record_values,
     utc_timestamp,
 )
 
@@ -51,10 +52,14 @@ from db import (
 # (the triggers of schema step 4 write it as the literal '*').
 ALL_OWNERS = "*"
 
-COLUMNS = "id, name, email, phone, business_id, created_at, updated_at, version"
+# Derived from the field declaration: a record's columns, and the INSERT of a whole row
+# (with `email_key`, the form in which emails are compared), by name.
+RECORD_COLUMNS = (*PUBLIC_FIELDS.values(), "version")
+COLUMNS = ", ".join(RECORD_COLUMNS)
+_INSERTED = (*RECORD_COLUMNS, "email_key")
 INSERT = (
-    "INSERT INTO customers (id, name, email, email_key, phone, business_id, created_at,"
-    " updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO customers ({', '.join(_INSERTED)})"
+    f" VALUES ({', '.join(':' + column for column in _INSERTED)})"
 )
 IDEMPOTENCY_COLUMNS = (
     "scope, key, fingerprint, token, expires_at, status, headers, body, customer_id, owner"
@@ -153,45 +158,43 @@ class SqliteStore:
             raise
         self._conn.execute("COMMIT")
 
-    def create(
-        self,
-        *,
-        name: str,
-        email: str,
-        phone: str | None,
-        business_id: str | None,
-        idempotency: AnswerOf | None = None,
-    ) -> CustomerRecord:
+    def create(self, *, idempotency: AnswerOf | None = None, **values: Any) -> CustomerRecord:
         now = utc_timestamp()
-        record = CustomerRecord(new_customer_id(), name, email, phone, business_id, now, now, 1)
-        insert = (
-            "INSERT INTO customers (id, name, email, email_key, phone, business_id,"
-            " created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        record = CustomerRecord(
+            **new_record_values(values),
+            id=new_customer_id(),
+            created_at=now,
+            updated_at=now,
+            version=1,
         )
-        values = (record.id, name, email, email_key(email), phone, business_id, now, now, 1)
+        insert, row = INSERT, _row(record)
         answered = idempotency(record) if idempotency is not None else None
         try:
             with self._lock:
                 if answered is None:
-                    self._conn.execute(insert, values)
+                    self._conn.execute(insert, row)
                 else:
                     # One transaction: a crash leaves both the customer and the answer
                     # that names it, or neither.
                     with self._write_transaction():
                         self._complete_idempotency_key(answered)
-                        self._conn.execute(insert, values)
+                        self._conn.execute(insert, row)
         except sqlite3.IntegrityError as exc:
-            raise EmailTaken(email) from exc
+            raise EmailTaken(record.email) from exc
         return record
 
     def get(self, customer_id: str) -> CustomerRecord:
         with self._lock:
-            row = self._conn.execute(
-                f"SELECT {COLUMNS} FROM customers WHERE id = ?", (customer_id,)
-            ).fetchone()
-        if row is None:
+            record = self._record(customer_id)
+        if record is None:
             raise CustomerNotFound(customer_id)
-        return CustomerRecord(*row)
+        return record
+
+    def _record(self, customer_id: str) -> CustomerRecord | None:
+        """The customer with that id, or None; the caller holds the lock."""
+        cursor = self._conn.execute(f"SELECT {COLUMNS} FROM customers WHERE id = ?", (customer_id,))
+        row = _by_name(cursor).fetchone()
+        return None if row is None else CustomerRecord.from_row(row)
 
     @staticmethod
     def _page_query(select: str, query: ListQuery) -> tuple[str, list[Any]]:
@@ -214,16 +217,20 @@ class SqliteStore:
         params.append(query.limit + 1)
         return sql, params
 
-    def _page_rows(self, select: str, query: ListQuery) -> tuple[list[Any], bool]:
-        """The page's rows of `select`, and whether more follow."""
+    def _page_rows(
+        self, select: str, query: ListQuery, *, by_name: bool = False
+    ) -> tuple[list[Any], bool]:
+        """The page's rows of `select` (as `sqlite3.Row`s when `by_name`), and whether
+        more follow."""
         sql, params = self._page_query(select, query)
         with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+            cursor = self._conn.execute(sql, params)
+            rows = (_by_name(cursor) if by_name else cursor).fetchall()
         return rows[: query.limit], len(rows) > query.limit
 
     def list_page(self, query: ListQuery) -> Page:
-        rows, has_more = self._page_rows(COLUMNS, query)
-        return Page(items=[CustomerRecord(*row) for row in rows], has_more=has_more)
+        rows, has_more = self._page_rows(COLUMNS, query, by_name=True)
+        return Page(items=[CustomerRecord.from_row(row) for row in rows], has_more=has_more)
 
     def list_json(self, query: ListQuery) -> JsonPage:
         # SQLite renders each row's JSON object itself: no per-row Python objects.
@@ -236,7 +243,7 @@ class SqliteStore:
         self,
         customer_id: str,
         *,
-        changes: Mapping[str, str | None],
+        changes: Mapping[str, Any],
         expected_version: int | None = None,
     ) -> CustomerRecord:
         unknown = set(changes) - set(WRITABLE_COLUMNS)
@@ -257,17 +264,15 @@ class SqliteStore:
         sql += f" RETURNING {COLUMNS}"
         with self._lock:
             try:
-                row = self._conn.execute(sql, params).fetchone()
+                updated = _by_name(self._conn.execute(sql, params)).fetchone()
             except sqlite3.IntegrityError as exc:
                 raise EmailTaken(str(changes.get("email"))) from exc
-            if row is not None:
-                return CustomerRecord(*row)
-            current = self._conn.execute(
-                f"SELECT {COLUMNS} FROM customers WHERE id = ?", (customer_id,)
-            ).fetchone()
+            if updated is not None:
+                return CustomerRecord.from_row(updated)
+            current = self._record(customer_id)
         if current is None:
             raise CustomerNotFound(customer_id)
-        raise VersionMismatch(CustomerRecord(*current))
+        raise VersionMismatch(current)
 
     def delete(self, customer_id: str, *, expected_version: int | None = None) -> None:
         sql = "DELETE FROM customers WHERE id = ?"
@@ -278,12 +283,10 @@ class SqliteStore:
         with self._lock:
             if self._conn.execute(sql, params).rowcount:
                 return
-            current = self._conn.execute(
-                f"SELECT {COLUMNS} FROM customers WHERE id = ?", (customer_id,)
-            ).fetchone()
+            current = self._record(customer_id)
         if current is None:
             raise CustomerNotFound(customer_id)
-        raise VersionMismatch(CustomerRecord(*current))
+        raise VersionMismatch(current)
 
     def claim_idempotency_key(
         self, claim: IdempotencyRecord, *, now: int, limits: IdempotencyLimits | None = None
@@ -469,16 +472,14 @@ def _idempotency_row(record: IdempotencyRecord) -> tuple[Any, ...]:
     )
 
 
-def _row(record: CustomerRecord) -> tuple[Any, ...]:
-    """The INSERT parameters of a record, in INSERT's column order."""
-    return (
-        record.id,
-        record.name,
-        record.email,
-        email_key(record.email),
-        record.phone,
-        record.business_id,
-        record.created_at,
-        record.updated_at,
-        record.version,
-    )
+def _by_name(cursor: sqlite3.Cursor) -> sqlite3.Cursor:
+    """`cursor` giving `sqlite3.Row`s, which a record is built from by column name."""
+    cursor.row_factory = sqlite3.Row
+    return cursor
+
+
+def _row(record: CustomerRecord) -> dict[str, Any]:
+    """The INSERT parameters of a record, by column name."""
+    row = {column: getattr(record, column) for column in RECORD_COLUMNS}
+    row["email_key"] = email_key(record.email)
+    return row

@@ -17,7 +17,10 @@ from tests.served import ROOT
 
 # Bottom to top. A module may import its own layer or the layers below it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("the store interface", ("db",)),
+    (
+        "the store interface and the field declaration",
+        ("db", "customers.fields", "customers.field_rules", "customers.business_ids"),
+    ),
     (
         "implementations: stores, the register client, AWS services",
         ("customers.stores", "customers.register", "business_client", "customers.aws.ssm"),

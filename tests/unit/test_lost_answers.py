@@ -115,14 +115,12 @@ def test_idempotency_writes_whose_answers_are_lost(store: DynamoStore, proxy: Lo
 def records(count: int, *, first: int = 0) -> list[CustomerRecord]:
     return [
         CustomerRecord(
-            f"id-{number:04d}",
-            f"Customer {number}",
-            f"c{number}@example.com",
-            None,
-            None,
-            f"2024-01-01T00:00:00.{number:06d}Z",
-            f"2024-01-01T00:00:00.{number:06d}Z",
-            1,
+            id=f"id-{number:04d}",
+            name=f"Customer {number}",
+            email=f"c{number}@example.com",
+            created_at=f"2024-01-01T00:00:00.{number:06d}Z",
+            updated_at=f"2024-01-01T00:00:00.{number:06d}Z",
+            version=1,
         )
         for number in range(first, first + count)
     ]
