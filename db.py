@@ -198,6 +198,11 @@ class IdempotencyRecord:
     def in_flight(self) -> bool:
         return self.status is None
 
+    @property
+    def erased(self) -> bool:
+        """Whether the customer this record's answer created was deleted since (a tombstone)."""
+        return self.status == ERASED_STATUS
+
 
 @dataclass(slots=True, frozen=True)
 class IdempotencyLimits:
@@ -213,6 +218,12 @@ class IdempotencyLimits:
     total: int
     lifetime: int
 
+
+# The status a recorded answer takes when the customer it created is deleted: the answer
+# (it named the person) is erased with the customer, in the same transaction, and the
+# record stays until it expires as this tombstone: no headers, an empty body, no customer
+# id. The key stays taken, and a retry with it learns that the customer is gone (410).
+ERASED_STATUS = 410
 
 # Builds the answered record of a create from the new customer, for the store to write
 # in the same transaction as the customer.
@@ -254,7 +265,13 @@ class CustomerStore(Protocol):
         on which `merge_update` builds a read-merge-write."""
         ...
 
-    def delete(self, customer_id: str, *, expected_version: int | None = None) -> None: ...
+    def delete(self, customer_id: str, *, expected_version: int | None = None) -> None:
+        """Erase the customer; raises CustomerNotFound, VersionMismatch.
+
+        In the same transaction, the recorded answer of the create that made it (which
+        holds its personal data) becomes a tombstone (see ERASED_STATUS).
+        """
+        ...
 
     def claim_idempotency_key(
         self, claim: IdempotencyRecord, *, now: int, limits: IdempotencyLimits | None = None

@@ -11,6 +11,9 @@ A later valid request with the key gets
 
   the recorded answer with `Idempotent-Replayed: true`, when its body is the same
     (compared as parsed JSON: whitespace and member order do not matter);
+  a 410 problem (`customer-deleted`), when its body is the same but the customer the
+    answer created has been deleted: the delete erased the answer with the person,
+    leaving a tombstone that keeps the key taken for the rest of its day;
   a 422 problem, when its body differs;
   a 409 problem with `Retry-After: 1`, while the first one still runs.
 
@@ -41,6 +44,7 @@ from flask import Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from customers.web.problems import (
+    CustomerDeleted,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     Problem,
@@ -217,6 +221,13 @@ def _answer_from(holder: IdempotencyRecord | None, fingerprint: str) -> Response
         raise IdempotencyKeyInUse(
             f"A request with this {HEADER} is still running; retry after Retry-After seconds.",
             headers={"Retry-After": "1"},
+        )
+    if holder.erased:
+        # The answer named the person, and went with them: what is left says only that.
+        record_idempotency("deleted")
+        raise CustomerDeleted(
+            f"The customer this {HEADER} created has been deleted; its answer is not kept.",
+            headers={REPLAYED_HEADER: "true"},
         )
     record_idempotency("replayed")
     response = Response(holder.body, status=holder.status)

@@ -67,6 +67,10 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "request-timeout": (408, "The body did not arrive in time."),
     "email-taken": (409, "Another customer already uses this email."),
     "idempotency-key-in-use": (409, "A request with this `Idempotency-Key` is still running."),
+    "customer-deleted": (
+        410,
+        "The customer this `Idempotency-Key` created has been deleted; nothing was created.",
+    ),
     "idempotency-key-reused": (422, "This `Idempotency-Key` was used for another request."),
     "idempotency-key-limit": (
         429,
@@ -361,7 +365,8 @@ IDEMPOTENCY_KEY = {
         " answer is recorded for 24 hours when the store decided it (201, 409 email taken),"
         " and a retry with the same key and body gets it again; a request refused before"
         " that (400, 413, 415) keeps nothing and runs again. The same key with another body"
-        " is a 422; while the first request runs, a 409 with `Retry-After`. A client's live"
+        " is a 422; while the first request runs, a 409 with `Retry-After`; once the customer"
+        " it created is deleted, a 410. A client's live"
         " keys, and all clients', are bounded: past the bound a new key is a 429 or 503."
     ),
     "schema": {"type": "string", "pattern": _pattern(VALID_KEY)},
@@ -387,6 +392,14 @@ def _create_responses(customer: dict[str, Any]) -> dict[str, Any]:
                 "email-taken",
                 "idempotency-key-in-use",
                 **{"Retry-After": HEADER_RETRY_AFTER},
+            ),
+            "410": _problem(
+                "The customer the first request with this `Idempotency-Key` created has been"
+                " deleted since: its recorded answer was erased with it, nothing is created,"
+                " and the key stays taken until its 24 hours end. The problem holds no"
+                " customer data.",
+                "customer-deleted",
+                **{"Idempotent-Replayed": HEADER_REPLAYED},
             ),
             "422": _problem(
                 "This `Idempotency-Key` was used for another request.", "idempotency-key-reused"
@@ -484,7 +497,8 @@ def _customer_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any])
                 " customer, its `Location` and its `ETag`. Emails are unique, compared"
                 " case-insensitively. With `Idempotency-Key`, a retry gets the first"
                 " request's answer again (201, 400, 409 or 422, for 24 hours, with"
-                " `Idempotent-Replayed: true`) instead of running again; keys are per API key.",
+                " `Idempotent-Replayed: true`) instead of running again, or a 410 once the"
+                " customer it created is deleted; keys are per API key.",
                 _create_responses(customer),
                 parameters=[IDEMPOTENCY_KEY],
                 body=_body(

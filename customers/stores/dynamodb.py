@@ -3,7 +3,8 @@
 Items (partition key `pk` only):
   CUSTOMER#<id>  the declared fields by their API names (customers.fields), version (N),
                  listPk = "CUSTOMERS", listSk = "<createdAt>#<id>",
-                 writeToken? (the token of the import or update that wrote it last)
+                 writeToken? (the token of the import or update that wrote it last),
+                 answeredIn? (the pk of the IDEMPOTENCY# item that recorded its create)
   EMAIL#<key>    customerId: the claim on an address, `key` being `db.email_key(email)`
   IDEMPOTENCY#<scope>#<key>
                  fingerprint, token, expiresAt (N, epoch seconds: the table's TTL attribute),
@@ -26,6 +27,12 @@ Access patterns:
                          transaction as the customer. TTL deletes expired records
                          eventually; until then every condition treats them as absent.
   import a batch         TransactWriteItems of up to 50 customers with their claims
+  erase a customer       one transaction deletes CUSTOMER#<id> and its EMAIL# claim and
+                         turns the IDEMPOTENCY# item its answeredIn names into a tombstone
+                         (status 410, no headers, empty body, no customerId), if that item
+                         still names the customer: its answer held the person's data.
+                         Recorded on the customer at create, the key needs no index and
+                         no scan; a customer made without a key has none.
 
 Why it scales: every item has its own high-cardinality partition key, so reads and writes
 spread over all partitions and none is hot. The exception is the `listing` index: every
@@ -76,6 +83,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 import customers.stores.dynamo_counts as counts
 from customers.fields import FIELDS, WRITABLE
 from db import (
+    ERASED_STATUS,
     WRITABLE_COLUMNS,
     AnswerOf,
     ClaimLost,
@@ -119,6 +127,7 @@ ATTRIBUTE_OF = {field.column: field.api for field in WRITABLE}
 # Writable columns an update cannot clear.
 UNCLEARABLE = tuple(field.column for field in WRITABLE if field.required)
 WRITER_ATTRIBUTE = "writeToken"
+ANSWERED_IN = "answeredIn"  # on a customer: the pk of its create's IDEMPOTENCY# record
 NAMES = {
     f"#{name}": name
     for name in (*ATTRIBUTE_OF.values(), "pk", "updatedAt", "version", WRITER_ATTRIBUTE)
@@ -444,12 +453,16 @@ class DynamoStore:
             version=1,
         )
         email = record.email
+        answered = idempotency(record) if idempotency is not None else None
+        item = _item(record)
+        if answered is not None:
+            # Where the answer is, for the delete that must erase it with the customer.
+            item[ANSWERED_IN] = _idempotency_key(answered.scope, answered.key)["pk"]
         items: list[TransactWriteItemTypeDef] = [
             # A fresh uuid4 does not collide; the condition makes sure of it.
-            {"Put": self._put(_item(record), "attribute_not_exists(#pk)")},
+            {"Put": self._put(item, "attribute_not_exists(#pk)")},
             {"Put": self._claim(email, record.id)},
         ]
-        answered = idempotency(record) if idempotency is not None else None
         if answered is not None:
             # The answer naming the customer, in the same transaction: both or neither.
             items.append({"Put": self._answer(answered)})
@@ -619,7 +632,8 @@ class DynamoStore:
 
     @_retrying
     def delete(self, customer_id: str, *, expected_version: int | None = None) -> None:
-        old = self._read(customer_id)
+        item = self._read_item(customer_id)
+        old = _record(item)
         if expected_version not in (None, old.version):
             raise VersionMismatch(old)
         delete: TransactWriteItemTypeDef = {
@@ -634,19 +648,31 @@ class DynamoStore:
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        try:
-            self._transact(delete, self._release(old))
-        except ClientError as exc:
-            reason = _reasons(exc)[0]
-            if _failed(reason) and reason.get("Item") is None and _sent_again(exc):
-                # Gone, and the delete was sent more than once: an attempt whose answer
-                # was lost deleted it (or another delete did; it is gone as asked).
+        answered_in = item.get(ANSWERED_IN)
+        while True:
+            items = [delete, self._release(old)]
+            if answered_in is not None:
+                items.append(self._erase_answer(answered_in, customer_id))
+            try:
+                self._transact(*items)
                 return
-            if _failed(reason):
-                # A change since the read: run again, or 412 when a version was expected.
-                retry = expected_version is None
-                self._raise_for_customer(customer_id, reason.get("Item"), retry=retry)
-            raise
+            except ClientError as exc:
+                reasons = _reasons(exc)
+                if answered_in is not None and _failed(reasons[2]) and not _failed(reasons[0]):
+                    # The record names the customer no more (it expired and went, or its
+                    # key was taken anew): nothing of the person is in it. Without it, then.
+                    answered_in = None
+                    continue
+                reason = reasons[0]
+                if _failed(reason) and reason.get("Item") is None and _sent_again(exc):
+                    # Gone, and the delete was sent more than once: an attempt whose answer
+                    # was lost deleted it (or another delete did; it is gone as asked).
+                    return
+                if _failed(reason):
+                    # A change since the read: run again, or 412 when a version was expected.
+                    retry = expected_version is None
+                    self._raise_for_customer(customer_id, reason.get("Item"), retry=retry)
+                raise
 
     @_retrying
     def claim_idempotency_key(
@@ -912,12 +938,16 @@ class DynamoStore:
 
     def _read(self, customer_id: str) -> CustomerRecord:
         """The customer, read strongly consistently; raises CustomerNotFound."""
+        return _record(self._read_item(customer_id))
+
+    def _read_item(self, customer_id: str) -> Item:
+        """The customer's item, read strongly consistently; raises CustomerNotFound."""
         answer = self._client.get_item(
             TableName=self.table_name, Key=_customer_key(customer_id), ConsistentRead=True
         )
         if "Item" not in answer:
             raise CustomerNotFound(customer_id)
-        return _record(answer["Item"])
+        return answer["Item"]
 
     def _transact(
         self,
@@ -965,6 +995,37 @@ class DynamoStore:
             "ExpressionAttributeNames": {"#token": "token", "#status": "status"},
             "ExpressionAttributeValues": {":token": _s(answered.token)},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _erase_answer(
+        self, answered_in: AttributeValueTypeDef, customer_id: str
+    ) -> TransactWriteItemTypeDef:
+        """The Update that turns the recorded answer naming the customer into a tombstone.
+
+        Its expiry stays: the key remains taken until then (see db.ERASED_STATUS).
+        """
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": answered_in},
+                "UpdateExpression": "SET #status = :erased, #headers = :none, #body = :empty"
+                " REMOVE #customerId",
+                # Only the record that names this customer: never create one, never touch
+                # a later request's record under the same key.
+                "ConditionExpression": "#customerId = :id",
+                "ExpressionAttributeNames": {
+                    "#status": "status",
+                    "#headers": "headers",
+                    "#body": "body",
+                    "#customerId": "customerId",
+                },
+                "ExpressionAttributeValues": {
+                    ":erased": {"N": str(ERASED_STATUS)},
+                    ":none": _s("[]"),
+                    ":empty": {"B": b""},
+                    ":id": _s(customer_id),
+                },
+            }
         }
 
     def _release(self, old: CustomerRecord) -> TransactWriteItemTypeDef:

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -25,6 +25,7 @@ import orjson
 
 from customers.stores.sqlite_migrations import migrate
 from db import (
+    ERASED_STATUS,
     PUBLIC_FIELDS,
     WRITABLE_COLUMNS,
     AnswerOf,
@@ -127,6 +128,7 @@ class SqliteStore:
         self.in_memory = is_in_memory(path)
         self._lock = threading.Lock()
         target = path if create or self.in_memory else existing_only(path)
+        self._closed = False
         self._conn = sqlite3.connect(
             target,
             check_same_thread=False,  # shared by threads, always under self._lock
@@ -140,6 +142,9 @@ class SqliteStore:
                 # FULL: a write is on disk before it is acknowledged, so it survives a
                 # crash of the process and of the machine.
                 self._conn.execute("PRAGMA synchronous = FULL")
+                # Deleted content (a row, an index entry, a freed page) is overwritten with
+                # zeros, so an erased customer leaves no bytes behind in the file's free space.
+                self._conn.execute("PRAGMA secure_delete = ON")
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             # Raises RuntimeError for a file from a newer release, which stays untouched.
             migrate(self._conn, name=path)
@@ -281,7 +286,16 @@ class SqliteStore:
             sql += " AND version = ?"
             params.append(comparable_version(expected_version))
         with self._lock:
-            if self._conn.execute(sql, params).rowcount:
+            with self._write_transaction():
+                deleted = self._conn.execute(sql, params).rowcount
+                if deleted:
+                    # The create's recorded answer named the person: it becomes a tombstone.
+                    self._conn.execute(
+                        "UPDATE idempotency_keys SET status = ?, headers = '[]', body = X'',"
+                        " customer_id = NULL WHERE customer_id = ?",
+                        (ERASED_STATUS, customer_id),
+                    )
+            if deleted:
                 return
             current = self._record(customer_id)
         if current is None:
@@ -427,8 +441,21 @@ class SqliteStore:
             raise StoreUnavailable(str(exc)) from exc
 
     def close(self) -> None:
+        """Close the connection; a file's WAL is checkpointed into it and truncated first.
+
+        The WAL holds every page as written, an erased customer's too, until a checkpoint
+        copies the last version of each page into the file: truncated, it holds nothing.
+        Safe to call twice (at_exit may).
+        """
         with self._lock:
+            if self._closed:
+                return
+            if not self.in_memory:
+                # Busy while another process writes: the last process to close truncates it.
+                with suppress(sqlite3.OperationalError):
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             self._conn.close()
+            self._closed = True
 
     def integrity_check(self) -> str:
         """`PRAGMA integrity_check`'s verdict: 'ok' for a sound database."""

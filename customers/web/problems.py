@@ -132,6 +132,12 @@ class IdempotencyKeyReused(Problem):
     status, title, slug = 422, "Idempotency key reused", "idempotency-key-reused"
 
 
+class CustomerDeleted(Problem):
+    """The customer the request's `Idempotency-Key` created has been deleted since."""
+
+    status, title, slug = 410, "Customer deleted", "customer-deleted"
+
+
 class IdempotencyKeyLimit(Problem):
     """The client holds as many live Idempotency-Key records as it may; see `Retry-After`."""
 

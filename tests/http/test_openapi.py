@@ -47,6 +47,7 @@ PROBLEM_TYPES = {
     "request-timeout": 408,
     "email-taken": 409,
     "idempotency-key-in-use": 409,
+    "customer-deleted": 410,
     "idempotency-key-reused": 422,
     "idempotency-key-limit": 429,
     "idempotency-keys-exhausted": 503,

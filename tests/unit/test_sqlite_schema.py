@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from customers.stores import sqlite as db
-from customers.stores.sqlite_migrations import SCHEMA_VERSION
+from customers.stores.sqlite_migrations import SCHEMA_VERSION, STEPS
 from db import (
     EmailTaken,
     IdempotencyKeysExhausted,
@@ -189,6 +189,43 @@ def test_a_version_3_file_counts_its_records_against_their_scope(tmp_path: Path)
     finally:
         store.close()
     assert user_version(path) == SCHEMA_VERSION
+
+
+def test_a_version_4_file_erases_the_answers_it_recorded_with_their_customer(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a version 4 file with a customer and the recorded answer of its create
+    path = tmp_path / "v4.db"
+    with sqlite3.connect(path) as conn:
+        for step in STEPS[:4]:
+            for statement in step.statements:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 4")
+        conn.execute(
+            "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ("id-1", "Gone", "Gone@x.io", "gone@x.io", None, None, "t", "t", 1),
+        )
+        conn.execute(
+            "INSERT INTO idempotency_keys VALUES"
+            " ('-', 'k1', 'f', 't', 2000000000, 201, '[]', x'7b7d', 'id-1', '-')"
+        )
+    conn.close()
+    # WHEN it is opened and the customer deleted
+    store = db.SqliteStore(str(path))
+    try:
+        store.delete("id-1")
+        record = store.claim_idempotency_key(IdempotencyRecord("-", "k1", "f", "u", 1), now=1)
+    finally:
+        store.close()
+    # THEN the answer is a tombstone, found through the new index
+    assert record == IdempotencyRecord("-", "k1", "f", "t", 2000000000, 410, (), b"", None, "-")
+    assert user_version(path) == SCHEMA_VERSION
+    with sqlite3.connect(path) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT 1 FROM idempotency_keys WHERE customer_id = 'id-1'"
+        ).fetchall()
+    conn.close()
+    assert "idempotency_keys_customer" in str(plan)
 
 
 def test_expired_idempotency_records_are_purged_as_keys_are_claimed(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from db import (
+    ERASED_STATUS,
     ClaimLost,
     CustomerNotFound,
     CustomerRecord,
@@ -305,6 +306,51 @@ def test_create_writes_the_customer_and_the_answer_together(store: CustomerStore
     record = store.claim_idempotency_key(held("retry"), now=NOW + 1)
     assert record == replace(answered(claim), customer_id=created.id)
     assert store.get(created.id) == created
+
+
+def test_a_delete_leaves_its_create_s_answer_as_a_tombstone(store: CustomerStore) -> None:
+    # GIVEN two customers created with keys
+    claims = [held(), held(key="key-2")]
+    made = []
+    for n, claim in enumerate(claims):
+        store.claim_idempotency_key(claim, now=NOW)
+        made.append(
+            store.create(
+                name=f"N{n}",
+                email=f"n{n}@x.io",
+                phone="+358 1",
+                business_id=None,
+                idempotency=answer_of(claim),
+            )
+        )
+    # WHEN the first is deleted
+    store.delete(made[0].id)
+    # THEN its answer is gone, the key still taken until its expiry; the other's is intact
+    tombstone = store.claim_idempotency_key(held("retry"), now=NOW + 1)
+    assert tombstone == replace(claims[0], status=ERASED_STATUS, expires_at=NOW + 86400)
+    assert tombstone is not None and tombstone.erased
+    kept = store.claim_idempotency_key(held("retry", key="key-2"), now=NOW + 1)
+    assert kept == replace(answered(claims[1]), customer_id=made[1].id)
+
+
+def test_a_delete_after_its_key_was_taken_anew_leaves_the_new_record(store: CustomerStore) -> None:
+    # GIVEN a customer whose create's answer expired, its key held by a later request
+    claim = held()
+    store.claim_idempotency_key(claim, now=NOW)
+    created = store.create(
+        name="A",
+        email="a@x.io",
+        phone=None,
+        business_id=None,
+        idempotency=lambda customer: replace(answer_of(claim)(customer), expires_at=NOW + 100),
+    )
+    later = held("later", until=NOW + 300)
+    assert store.claim_idempotency_key(later, now=NOW + 100) is None
+    # WHEN the customer is deleted, THEN it goes, and the later request's record stays
+    store.delete(created.id)
+    with pytest.raises(CustomerNotFound):
+        store.get(created.id)
+    assert store.claim_idempotency_key(held("retry"), now=NOW + 101) == later
 
 
 def test_a_create_whose_key_was_taken_over_writes_nothing(store: CustomerStore) -> None:
