@@ -19,4 +19,6 @@ def open_store(settings: Mapping[str, Any]) -> CustomerStore:
         from customers.stores.dynamodb import DynamoStore
 
         return DynamoStore.from_settings(settings)
-    return SqliteStore(settings["SQLITE_PATH"])
+    return SqliteStore(
+        settings["SQLITE_PATH"], history_retention_days=settings["HISTORY_RETENTION_DAYS"]
+    )

@@ -12,20 +12,26 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 
 from db import (
+    BULK_IMPORT,
+    DEFAULT_HISTORY_RETENTION_DAYS,
     PUBLIC_FIELDS,
-    WRITABLE_COLUMNS,
+    UNATTRIBUTED,
+    Action,
     AnswerOf,
     ClaimLost,
     Conflict,
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
+    HistoryEntry,
+    HistoryPage,
     IdempotencyKeysExhausted,
     IdempotencyLimits,
     IdempotencyRecord,
@@ -34,13 +40,17 @@ from db import (
     Page,
     StoreUnavailable,
     VersionMismatch,
+    WrittenBy,
+    changes_between,
     comparable_version,
     email_key,
     new_customer_id,
+    retention_cutoff,
     utc_timestamp,
+    with_changes,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # WITHOUT ROWID: the table is the B-tree on `id`, so no separate index maps ids to
 # rows. The ids are time-ordered, so rows are appended, and a customer costs about
@@ -119,12 +129,33 @@ MIGRATE_3_TO_4 = (
         DELETE FROM idempotency_counts WHERE owner IN (OLD.owner, '*') AND live <= 0;
     END""",
 )
+# Version 5: each customer's change history, keyed by customer and version, the order
+# it pages in (and no version recorded twice); the `at` index makes purging the entries
+# past their retention a short range scan. `changes` is the entry's JSON object.
+MIGRATE_4_TO_5 = (
+    """CREATE TABLE customer_history (
+        customer_id TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        at          TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        actor       TEXT,
+        request_id  TEXT,
+        changes     TEXT NOT NULL,
+        PRIMARY KEY (customer_id, version)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX customer_history_at ON customer_history (at)",
+)
 ALL_OWNERS = "*"
 
 COLUMNS = "id, name, email, phone, business_id, created_at, updated_at, version"
 INSERT = (
     "INSERT INTO customers (id, name, email, email_key, phone, business_id, created_at,"
     " updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+HISTORY_COLUMNS = "version, at, action, actor, request_id, changes"
+INSERT_HISTORY = (
+    "INSERT INTO customer_history (customer_id, version, at, action, actor, request_id,"
+    " changes) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 IDEMPOTENCY_COLUMNS = (
     "scope, key, fingerprint, token, expires_at, status, headers, body, customer_id, owner"
@@ -170,8 +201,15 @@ class SqliteStore:
 
     kind = "sqlite"
 
-    def __init__(self, path: str = ":memory:", *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        path: str = ":memory:",
+        *,
+        busy_timeout_ms: int = 5000,
+        history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS,
+    ) -> None:
         self.path = path
+        self.history_retention_days = history_retention_days
         self.in_memory = is_in_memory(path)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(
@@ -205,7 +243,10 @@ class SqliteStore:
                         self._run_script(SCHEMA if version == 0 else MIGRATE_1_TO_2)
                     if version < 3:
                         self._run_script(IDEMPOTENCY_SCHEMA)
-                    for statement in MIGRATE_3_TO_4:
+                    if version < 4:
+                        for statement in MIGRATE_3_TO_4:
+                            self._conn.execute(statement)
+                    for statement in MIGRATE_4_TO_5:
                         self._conn.execute(statement)
                     self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._conn.execute("COMMIT")
@@ -241,6 +282,7 @@ class SqliteStore:
         phone: str | None,
         business_id: str | None,
         idempotency: AnswerOf | None = None,
+        by: WrittenBy = UNATTRIBUTED,
     ) -> CustomerRecord:
         now = utc_timestamp()
         record = CustomerRecord(new_customer_id(), name, email, phone, business_id, now, now, 1)
@@ -251,27 +293,23 @@ class SqliteStore:
         values = (record.id, name, email, email_key(email), phone, business_id, now, now, 1)
         answered = idempotency(record) if idempotency is not None else None
         try:
-            with self._lock:
-                if answered is None:
-                    self._conn.execute(insert, values)
-                else:
-                    # One transaction: a crash leaves both the customer and the answer
-                    # that names it, or neither.
-                    with self._write_transaction():
-                        self._complete_idempotency_key(answered)
-                        self._conn.execute(insert, values)
+            # One transaction: a crash leaves the customer, its history entry and the
+            # answer that names it, or none of them.
+            with self._lock, self._write_transaction():
+                if answered is not None:
+                    self._complete_idempotency_key(answered)
+                self._conn.execute(insert, values)
+                self._record_changes([(record, changes_between(None, record))], "created", by)
         except sqlite3.IntegrityError as exc:
             raise EmailTaken(email) from exc
         return record
 
     def get(self, customer_id: str) -> CustomerRecord:
         with self._lock:
-            row = self._conn.execute(
-                f"SELECT {COLUMNS} FROM customers WHERE id = ?", (customer_id,)
-            ).fetchone()
-        if row is None:
+            record = self._customer(customer_id)
+        if record is None:
             raise CustomerNotFound(customer_id)
-        return CustomerRecord(*row)
+        return record
 
     @staticmethod
     def _page_query(select: str, query: ListQuery) -> tuple[str, list[Any]]:
@@ -318,36 +356,97 @@ class SqliteStore:
         *,
         changes: Mapping[str, str | None],
         expected_version: int | None = None,
+        action: Action = "updated",
+        by: WrittenBy = UNATTRIBUTED,
     ) -> CustomerRecord:
-        unknown = set(changes) - set(WRITABLE_COLUMNS)
-        if unknown:
-            raise ValueError(f"not writable: {sorted(unknown)}")
-        assignments = [f"{column} = ?" for column in changes]
-        params: list[Any] = list(changes.values())
-        if "email" in changes:
-            assignments.append("email_key = ?")
-            params.append(email_key(str(changes["email"])))
-        assignments += ["updated_at = ?", "version = version + 1"]
-        params.append(utc_timestamp())
-        sql = f"UPDATE customers SET {', '.join(assignments)} WHERE id = ?"
-        params.append(customer_id)
-        if expected_version is not None:
-            sql += " AND version = ?"
-            params.append(comparable_version(expected_version))
-        sql += f" RETURNING {COLUMNS}"
-        with self._lock:
+        with self._lock, self._write_transaction():
+            # Read, compare and write under the write lock (BEGIN IMMEDIATE): no other
+            # writer, in this process or another, comes between, so each version gets
+            # exactly one entry.
+            old = self._customer(customer_id)
+            if old is None:
+                raise CustomerNotFound(customer_id)
+            if expected_version is not None and expected_version != old.version:
+                raise VersionMismatch(old)
+            new = with_changes(old, changes)
+            changed = changes_between(old, new)
+            if not changed:
+                return old
+            new = replace(new, updated_at=utc_timestamp(), version=old.version + 1)
+            assignments = [f"{column} = ?" for column in changes]
+            params: list[Any] = list(changes.values())
+            if "email" in changes:
+                assignments.append("email_key = ?")
+                params.append(email_key(new.email))
+            assignments += ["updated_at = ?", "version = ?"]
+            params += [new.updated_at, new.version, customer_id]
             try:
-                row = self._conn.execute(sql, params).fetchone()
+                self._conn.execute(
+                    f"UPDATE customers SET {', '.join(assignments)} WHERE id = ?", params
+                )
             except sqlite3.IntegrityError as exc:
-                raise EmailTaken(str(changes.get("email"))) from exc
-            if row is not None:
-                return CustomerRecord(*row)
-            current = self._conn.execute(
-                f"SELECT {COLUMNS} FROM customers WHERE id = ?", (customer_id,)
-            ).fetchone()
-        if current is None:
-            raise CustomerNotFound(customer_id)
-        raise VersionMismatch(CustomerRecord(*current))
+                raise EmailTaken(new.email) from exc
+            self._record_changes([(new, changed)], action, by)
+        return new
+
+    def _customer(self, customer_id: str) -> CustomerRecord | None:
+        """The customer as stored, or None; the caller holds the lock."""
+        row = self._conn.execute(
+            f"SELECT {COLUMNS} FROM customers WHERE id = ?", (customer_id,)
+        ).fetchone()
+        return CustomerRecord(*row) if row is not None else None
+
+    def _record_changes(
+        self,
+        changed: Sequence[tuple[CustomerRecord, dict[str, Any]]],
+        action: Action,
+        by: WrittenBy,
+        *,
+        at: str | None = None,
+    ) -> None:
+        """Write the history entries of these records (as they now are), at their
+        `updated_at` unless `at` is given, and purge the entries past their retention.
+
+        The caller holds the lock, inside the transaction that writes the changes.
+        """
+        cutoff = retention_cutoff(self.history_retention_days)
+        self._conn.execute("DELETE FROM customer_history WHERE at < ?", (cutoff,))
+        self._conn.executemany(
+            INSERT_HISTORY,
+            [
+                (
+                    record.id,
+                    record.version,
+                    at or record.updated_at,
+                    action,
+                    by.actor,
+                    by.request_id,
+                    orjson.dumps(fields).decode(),
+                )
+                for record, fields in changed
+            ],
+        )
+
+    def history_page(self, customer_id: str, *, limit: int, after: int | None) -> HistoryPage:
+        cutoff = retention_cutoff(self.history_retention_days)
+        with self._lock:
+            if (
+                self._conn.execute(
+                    "SELECT 1 FROM customers WHERE id = ?", (customer_id,)
+                ).fetchone()
+                is None
+            ):
+                raise CustomerNotFound(customer_id)
+            rows = self._conn.execute(
+                f"SELECT {HISTORY_COLUMNS} FROM customer_history"
+                " WHERE customer_id = ? AND version > ? AND at >= ? ORDER BY version LIMIT ?",
+                (customer_id, after or 0, cutoff, limit + 1),
+            ).fetchall()
+        entries = [
+            HistoryEntry(version, at, action, actor, request_id, orjson.loads(changes))
+            for version, at, action, actor, request_id, changes in rows[:limit]
+        ]
+        return HistoryPage(items=entries, has_more=len(rows) > limit)
 
     def delete(self, customer_id: str, *, expected_version: int | None = None) -> None:
         sql = "DELETE FROM customers WHERE id = ?"
@@ -355,15 +454,17 @@ class SqliteStore:
         if expected_version is not None:
             sql += " AND version = ?"
             params.append(comparable_version(expected_version))
-        with self._lock:
+        with self._lock, self._write_transaction():
             if self._conn.execute(sql, params).rowcount:
+                # Its history goes with it, in the same transaction.
+                self._conn.execute(
+                    "DELETE FROM customer_history WHERE customer_id = ?", (customer_id,)
+                )
                 return
-            current = self._conn.execute(
-                f"SELECT {COLUMNS} FROM customers WHERE id = ?", (customer_id,)
-            ).fetchone()
+            current = self._customer(customer_id)
         if current is None:
             raise CustomerNotFound(customer_id)
-        raise VersionMismatch(CustomerRecord(*current))
+        raise VersionMismatch(current)
 
     def claim_idempotency_key(
         self, claim: IdempotencyRecord, *, now: int, limits: IdempotencyLimits | None = None
@@ -452,34 +553,47 @@ class SqliteStore:
             owner,
         )
 
-    def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+    def insert_many(
+        self, records: Sequence[CustomerRecord], *, by: WrittenBy = BULK_IMPORT
+    ) -> list[Conflict]:
         """All records in one transaction; `executemany` first, row by row after a conflict.
 
         A failed INSERT undoes only itself (SQLite's ABORT), so the row-by-row pass
-        keeps every other record of the batch.
+        keeps every other record of the batch. The history entries of the records
+        written go in the same transaction.
         """
+        at = utc_timestamp()
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 try:
                     self._conn.executemany(INSERT, map(_row, records))
+                    self._record_imports(records, by, at=at)
                     self._conn.execute("COMMIT")
                     return []
                 except sqlite3.IntegrityError:
                     self._conn.execute("ROLLBACK")
                 self._conn.execute("BEGIN IMMEDIATE")
                 conflicts = []
+                written = []
                 for index, record in enumerate(records):
                     try:
                         self._conn.execute(INSERT, _row(record))
+                        written.append(record)
                     except sqlite3.IntegrityError:
                         conflicts.append(Conflict(index, self._taken(record)))
+                self._record_imports(written, by, at=at)
                 self._conn.execute("COMMIT")
             except BaseException:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
         return conflicts
+
+    def _record_imports(self, records: Sequence[CustomerRecord], by: WrittenBy, *, at: str) -> None:
+        self._record_changes(
+            [(record, changes_between(None, record)) for record in records], "imported", by, at=at
+        )
 
     def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
         with self._lock:
