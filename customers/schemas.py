@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -297,6 +297,41 @@ class Customer(BaseModel):
     )
     updatedAt: str = Field(
         description="RFC 3339 UTC.", examples=[_TIMESTAMP], json_schema_extra=_DATE_TIME
+    )
+
+
+class FieldChange(BaseModel):
+    """One field's value before and after a change (`from` is `null` on `created`)."""
+
+    model_config = ConfigDict(title="FieldChange", populate_by_name=True)
+
+    from_: str | None = Field(alias="from")
+    to: str | None
+
+
+class HistoryEntry(BaseModel):
+    """One change of a customer, as `GET /customers/{customerId}/history` lists it."""
+
+    model_config = ConfigDict(title="HistoryEntry")
+
+    version: int = Field(
+        ge=1, description="The customer's version after the change: the number in its ETag."
+    )
+    at: str = Field(
+        description="When, RFC 3339 UTC.", examples=[_TIMESTAMP], json_schema_extra=_DATE_TIME
+    )
+    action: Literal["created", "updated", "replaced", "imported"] = Field(
+        description="POST, PATCH, PUT, or the bulk import."
+    )
+    actor: str | None = Field(
+        description="Who: `key:<fingerprint>` of the API key, as the logs name it; `cli` for"
+        " an import; `null` with API keys off."
+    )
+    requestId: str | None = Field(
+        default=None, description="The `X-Request-ID` of the request; absent for imports."
+    )
+    changes: dict[str, FieldChange] = Field(
+        description="Every field whose value changed, by its name in `Customer`."
     )
 
 
