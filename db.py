@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, make_dataclass
+from dataclasses import dataclass, make_dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import orjson
 
@@ -21,6 +21,11 @@ import customers.fields as fields
 # The fields, their names in the API and in the stores: declared in customers.fields.
 PUBLIC_FIELDS = fields.PUBLIC_FIELDS
 WRITABLE_COLUMNS = fields.WRITABLE_COLUMNS
+# What a change history entry compares: the public fields a write can change, by their
+# API names, derived from the two declarations above.
+HISTORY_FIELDS = tuple(name for name, column in PUBLIC_FIELDS.items() if column in WRITABLE_COLUMNS)
+# Days a history entry is kept (HISTORY_RETENTION_DAYS unless set).
+DEFAULT_HISTORY_RETENTION_DAYS = 365
 # Versions start at 1 and grow by one per change, so they stay far below SQLite's
 # INTEGER limit; an expected version outside 1..MAX_VERSION belongs to no customer.
 MAX_VERSION = 2**63 - 1
@@ -125,6 +130,96 @@ else:
         namespace={"to_public": _to_public, "from_row": classmethod(_from_row)},
     )
     CustomerRecord.__module__ = __name__
+
+
+@dataclass(slots=True, frozen=True)
+class WrittenBy:
+    """Who made a change, for its history entry: `actor` names them without revealing a
+    credential ("key:<fingerprint>", "cli", or None with API keys off); `request_id` is
+    the X-Request-ID of the request that made it (None outside a request)."""
+
+    actor: str | None = None
+    request_id: str | None = None
+
+
+# A change nobody is named for (keys off, outside a request); the bulk import's changes,
+# made from the command line by no request.
+UNATTRIBUTED = WrittenBy()
+BULK_IMPORT = WrittenBy(actor="cli")
+# What a history entry says a change was: a POST, a PATCH, a PUT, or a bulk import.
+Action = Literal["created", "updated", "replaced", "imported"]
+
+
+@dataclass(slots=True, frozen=True)
+class HistoryEntry:
+    """One change of a customer: its version after the change, when, how and by whom,
+    and each field whose value changed, {"from": before, "to": after}."""
+
+    version: int
+    at: str
+    action: Action
+    actor: str | None
+    request_id: str | None
+    changes: dict[str, dict[str, Any]]
+
+    def to_public(self) -> dict[str, Any]:
+        """The entry as the API shows it; `requestId` only where a request made the change."""
+        entry: dict[str, Any] = {
+            "version": self.version,
+            "at": self.at,
+            "action": self.action,
+            "actor": self.actor,
+        }
+        if self.request_id is not None:
+            entry["requestId"] = self.request_id
+        entry["changes"] = self.changes
+        return entry
+
+
+@dataclass(slots=True, frozen=True)
+class HistoryPage:
+    """Entries in version order, and whether more follow."""
+
+    items: list[HistoryEntry]
+    has_more: bool
+
+
+def changes_between(before: CustomerRecord | None, after: CustomerRecord) -> dict[str, Any]:
+    """Every field whose public value differs, {"from": ..., "to": ...}; `before` None
+    is a customer being made, whose fields were all null.
+
+    Compared over the public shapes, so a field declared there is followed here too.
+    """
+    old = before.to_public() if before is not None else {}
+    new = after.to_public()
+    return {
+        name: {"from": old.get(name), "to": new[name]}
+        for name in HISTORY_FIELDS
+        if old.get(name) != new[name]
+    }
+
+
+def with_changes(record: CustomerRecord, changes: Mapping[str, str | None]) -> CustomerRecord:
+    """`record` with `changes` (writable columns -> values) applied, nothing else touched;
+    raises ValueError for a column no client may write."""
+    unknown = set(changes) - set(WRITABLE_COLUMNS)
+    if unknown:
+        raise ValueError(f"not writable: {sorted(unknown)}")
+    columns: dict[str, Any] = dict(changes)
+    return replace(record, **columns)
+
+
+def history_entry(
+    record: CustomerRecord, action: Action, by: WrittenBy, changes: dict[str, Any], at: str
+) -> HistoryEntry:
+    """The entry recording that `record` (as it now is) was written at `at`."""
+    return HistoryEntry(record.version, at, action, by.actor, by.request_id, changes)
+
+
+def retention_cutoff(days: int, now: float | None = None) -> str:
+    """The `at` before which entries are past their retention, as fixed-width text."""
+    moment = datetime.fromtimestamp((time.time() if now is None else now) - days * 86400, UTC)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 @dataclass(slots=True, frozen=True)
@@ -235,9 +330,15 @@ class CustomerStore(Protocol):
 
     kind: str
 
-    def create(self, *, idempotency: AnswerOf | None = None, **values: Any) -> CustomerRecord:
+    def create(
+        self,
+        *,
+        idempotency: AnswerOf | None = None,
+        by: WrittenBy = UNATTRIBUTED,
+        **values: Any,
+    ) -> CustomerRecord:
         """Insert a new customer with `values` by column (the writable ones; an optional
-        one left out is empty); raises EmailTaken.
+        one left out is empty), and its "created" history entry; raises EmailTaken.
 
         With `idempotency`, the record it makes answers the request's held key in the
         same transaction as the insert: both are written or neither. Raises ClaimLost,
@@ -246,6 +347,11 @@ class CustomerStore(Protocol):
         ...
 
     def get(self, customer_id: str) -> CustomerRecord: ...
+
+    def history_page(self, customer_id: str, *, limit: int, after: int | None) -> HistoryPage:
+        """The customer's history entries after version `after`, oldest first, at most
+        `limit` of them, none past their retention; raises CustomerNotFound."""
+        ...
 
     def list_page(self, query: ListQuery) -> Page: ...
 
@@ -259,14 +365,21 @@ class CustomerStore(Protocol):
         *,
         changes: Mapping[str, Any],
         expected_version: int | None = None,
+        action: Action = "updated",
+        by: WrittenBy = UNATTRIBUTED,
     ) -> CustomerRecord:
-        """Set `changes` (writable columns; None clears); with `expected_version`, only
-        while the customer has that version, else VersionMismatch: a compare-and-set,
-        on which `merge_update` builds a read-merge-write."""
+        """Set `changes` (writable columns; None clears) and write their history entry in
+        one transaction; with `expected_version`, only while the customer has that
+        version, else VersionMismatch: a compare-and-set, on which `merge_update` builds
+        a read-merge-write.
+
+        A write that changes no value changes nothing, the version included, and makes
+        no entry; it still raises VersionMismatch when another version was expected.
+        """
         ...
 
     def delete(self, customer_id: str, *, expected_version: int | None = None) -> None:
-        """Erase the customer; raises CustomerNotFound, VersionMismatch.
+        """Erase the customer and its history; raises CustomerNotFound, VersionMismatch.
 
         In the same transaction, the recorded answer of the create that made it (which
         holds its personal data) becomes a tombstone (see ERASED_STATUS).
@@ -292,8 +405,11 @@ class CustomerStore(Protocol):
         """Let go of a key this request holds, unanswered: the next request runs anew."""
         ...
 
-    def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
-        """Write whole records as given (ids, timestamps, versions), in order, in batches.
+    def insert_many(
+        self, records: Sequence[CustomerRecord], *, by: WrittenBy = BULK_IMPORT
+    ) -> list[Conflict]:
+        """Write whole records as given (ids, timestamps, versions), in order, in batches,
+        each with its "imported" history entry (stamped with the time of the import).
 
         A record whose id exists, or whose email is taken (also by an earlier record of
         the same call), is left out and comes back as a Conflict; the others are written.
@@ -388,6 +504,7 @@ def merge_update(
     patch: Mapping[str, Any],
     *,
     expected_version: int | None = None,
+    by: WrittenBy = UNATTRIBUTED,
 ) -> CustomerRecord:
     """Apply a merge patch (`patch`: writable columns -> the patch of each) to a customer.
 
@@ -399,7 +516,7 @@ def merge_update(
     """
     nested = [column for column, value in patch.items() if isinstance(value, Mapping)]
     if not nested:
-        return store.update(customer_id, changes=patch, expected_version=expected_version)
+        return store.update(customer_id, changes=patch, expected_version=expected_version, by=by)
     attempt = 1
     while True:
         current = store.get(customer_id)
@@ -410,7 +527,9 @@ def merge_update(
             for column, value in patch.items()
         }
         try:
-            return store.update(customer_id, changes=changes, expected_version=current.version)
+            return store.update(
+                customer_id, changes=changes, expected_version=current.version, by=by
+            )
         except VersionMismatch:
             if expected_version is not None or attempt == MERGE_ATTEMPTS:
                 raise

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from db import DEFAULT_HISTORY_RETENTION_DAYS
+
 DEFAULTS: dict[str, Any] = {
     "PORT": 3000,
     "HOST": "127.0.0.1",
@@ -27,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     # longest key (python -m bench.idempotency_records).
     "IDEMPOTENCY_KEYS_PER_CLIENT": 10_000,
     "IDEMPOTENCY_KEYS_TOTAL": 100_000,
+    # Days each customer's change history entries are kept; older ones are purged as
+    # writes go (sqlite) or expire by the table's TTL (DynamoDB).
+    "HISTORY_RETENTION_DAYS": DEFAULT_HISTORY_RETENTION_DAYS,
     # Seconds a client has to send a whole body once its headers are in; then a 408.
     # 64 KiB take well under a second on any working link.
     "BODY_READ_TIMEOUT": 5.0,
@@ -297,6 +302,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "IDEMPOTENCY_KEYS_PER_CLIENT": _integer(1),
     "IDEMPOTENCY_KEYS_TOTAL": _integer(1),
     "DRAIN_TIMEOUT": _integer(1, 3600),
+    "HISTORY_RETENTION_DAYS": _integer(1, 36500),
     "CUSTOMER_STORE": _choice("sqlite", "dynamodb"),
     # DynamoDB's rule for table names.
     "DYNAMODB_TABLE": _matching(

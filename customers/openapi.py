@@ -535,6 +535,36 @@ def _customer_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any])
                 security=KEY_REQUIRED,
             ),
         },
+        "/customers/{customerId}/history": {
+            "get": _operation(
+                "getCustomerHistory",
+                "customers",
+                "List a customer's changes",
+                "The customer's changes, oldest first (by `version`, gapless from the first"
+                " one kept), paged as `GET /customers` is: `Next-Cursor` and `Link` while more"
+                " follow. A write that changed no value made no entry. Entries are kept"
+                " `HISTORY_RETENTION_DAYS` (365 by default) and go with the customer when it"
+                " is deleted.",
+                _responses(
+                    {
+                        "200": {
+                            "description": "A page of history entries.",
+                            "headers": {"Link": HEADER_LINK, "Next-Cursor": HEADER_NEXT_CURSOR},
+                            "content": _json(
+                                {"type": "array", "items": _ref("HistoryEntry")},
+                                examples=examples["history"],
+                            ),
+                        }
+                    },
+                    {
+                        **_errors(("404", "No customer has this id.", "not-found")),
+                        **_data_errors(body=False, query=True),
+                    },
+                ),
+                parameters=[path_id, *query[:2]],
+                security=KEY_REQUIRED,
+            )
+        },
         "/customers/{customerId}": {
             "parameters": [path_id],
             "get": _operation(
@@ -881,7 +911,13 @@ def _schemas() -> dict[str, Any]:
     from pydantic.json_schema import models_json_schema
 
     from customers.register.models import Business
-    from customers.schemas import Customer, CustomerCreate, CustomerPatch, CustomerReplace
+    from customers.schemas import (
+        Customer,
+        CustomerCreate,
+        CustomerPatch,
+        CustomerReplace,
+        HistoryEntry,
+    )
 
     _, schemas = models_json_schema(
         [
@@ -889,6 +925,7 @@ def _schemas() -> dict[str, Any]:
             (CustomerReplace, "validation"),
             (CustomerPatch, "validation"),
             (Customer, "serialization"),
+            (HistoryEntry, "serialization"),
             (Business, "serialization"),
         ],
         ref_template=REF,

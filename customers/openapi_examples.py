@@ -91,6 +91,33 @@ def examples(schemas: dict[str, Any]) -> dict[str, dict[str, Any]]:
         },
         "customer": {"customer": _example("A customer", customer)},
         "page": {"page": _example("A page of one customer", [customer])},
+        "history": {
+            "history": _example(
+                "A customer made, then its phone cleared",
+                [
+                    {
+                        "version": 1,
+                        "at": TIMESTAMP,
+                        "action": "created",
+                        "actor": "key:3f9a1c07",
+                        "requestId": "4f0c2a9e",
+                        "changes": {
+                            name: {"from": None, "to": value}
+                            for name, value in fields.items()
+                            if value is not None
+                        },
+                    },
+                    {
+                        "version": 2,
+                        "at": TIMESTAMP,
+                        "action": "updated",
+                        "actor": "key:3f9a1c07",
+                        "requestId": "9b1d77e0",
+                        "changes": {"phone": {"from": fields["phone"], "to": None}},
+                    },
+                ],
+            )
+        },
         "customerWithBusiness": {
             "plain": _example("Without include", customer),
             "withBusiness": _example("With include=business", {**customer, "business": COMPANY}),

@@ -1,6 +1,7 @@
 """Opaque list cursors: the keyset position of the last row, bound to its filters.
 
-A cursor is base64url of `[createdAt, id, filters]`. It is opaque to clients but
+A cursor is base64url of `[createdAt, id, filters]`; a history cursor, of `[version,
+customer]`. It is opaque to clients but
 checked strictly here: anything that does not decode to exactly that shape, or
 that was made for other filters, is rejected, so a forged, truncated or
 replayed-from-another-query cursor is a 400, never a 500 or a wrong page.
@@ -16,6 +17,7 @@ import re
 from functools import lru_cache
 
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_VERSION = re.compile(r"[1-9][0-9]{0,18}")
 # What a cursor this service makes looks like (unpadded base64url); the OpenAPI document
 # publishes the same form, and anything else is refused before it is decoded.
 CURSOR_FORM = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -31,18 +33,17 @@ def _filters_key(email: str | None, business_id: str | None) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
-def encode_cursor(
-    created_at: str, customer_id: str, *, email: str | None, business_id: str | None
-) -> str:
-    """The cursor that continues after the row (created_at, customer_id)."""
-    payload = json.dumps(
-        [created_at, customer_id, _filters_key(email, business_id)], separators=(",", ":")
-    )
+def _customer_key(customer_id: str) -> str:
+    return hashlib.sha256(customer_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _pack(parts: list[str]) -> str:
+    payload = json.dumps(parts, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *, email: str | None, business_id: str | None) -> tuple[str, str]:
-    """The (created_at, id) position a cursor holds; raises InvalidCursor."""
+def _unpack(cursor: str, length: int) -> list[str]:
+    """The `length` strings a cursor holds; raises InvalidCursor for anything else."""
     if not CURSOR_FORM.fullmatch(cursor):
         raise InvalidCursor("malformed")
     try:
@@ -52,13 +53,41 @@ def decode_cursor(cursor: str, *, email: str | None, business_id: str | None) ->
         raise InvalidCursor("malformed") from None
     if (
         not isinstance(payload, list)
-        or len(payload) != 3
+        or len(payload) != length
         or not all(isinstance(part, str) for part in payload)
     ):
         raise InvalidCursor("malformed")
-    created_at, customer_id, filters = payload
+    return payload
+
+
+def encode_cursor(
+    created_at: str, customer_id: str, *, email: str | None, business_id: str | None
+) -> str:
+    """The cursor that continues after the row (created_at, customer_id)."""
+    return _pack([created_at, customer_id, _filters_key(email, business_id)])
+
+
+def decode_cursor(cursor: str, *, email: str | None, business_id: str | None) -> tuple[str, str]:
+    """The (created_at, id) position a cursor holds; raises InvalidCursor."""
+    created_at, customer_id, filters = _unpack(cursor, 3)
     if not _TIMESTAMP.fullmatch(created_at) or not 0 < len(customer_id) <= 64:
         raise InvalidCursor("malformed")
     if filters != _filters_key(email, business_id):
         raise InvalidCursor("made for other filters")
     return created_at, customer_id
+
+
+def encode_history_cursor(version: int, customer_id: str) -> str:
+    """The cursor of a customer's history that continues after entry `version`."""
+    return _pack([str(version), _customer_key(customer_id)])
+
+
+def decode_history_cursor(cursor: str, customer_id: str) -> int:
+    """The version a history cursor continues after; raises InvalidCursor, also for a
+    cursor made for another customer's history."""
+    version, owner = _unpack(cursor, 2)
+    if not _VERSION.fullmatch(version):
+        raise InvalidCursor("malformed")
+    if owner != _customer_key(customer_id):
+        raise InvalidCursor("made for another customer")
+    return int(version)

@@ -7,14 +7,20 @@ become problems in `customers.web.errors`.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, request
 
 from customers.businesses import customer_with_business
 from customers.fields import FILTERABLE, REQUIRED_FIELDS, columns_of
 from customers.idempotency import idempotent, recorded
-from customers.paging import InvalidCursor, decode_cursor, encode_cursor
+from customers.paging import (
+    InvalidCursor,
+    decode_cursor,
+    decode_history_cursor,
+    encode_cursor,
+    encode_history_cursor,
+)
 from customers.preconditions import read_entity_tags
 from customers.view_helpers import (
     checked_id,
@@ -26,9 +32,11 @@ from customers.view_helpers import (
     query_args,
     store,
     validated,
+    written_by,
 )
+from customers.web.jsonio import json_response
 from customers.web.problems import PreconditionFailed, ValidationFailed, field_errors
-from db import CustomerRecord, ListQuery, merge_update
+from db import Action, CustomerRecord, ListQuery, merge_update
 
 bp = Blueprint("customers", __name__)
 
@@ -55,6 +63,23 @@ def parse_limit(raw: str | None) -> int:
     return int(raw)
 
 
+def invalid_cursor() -> ValidationFailed:
+    """The 400 of a cursor that this query did not make."""
+    return ValidationFailed(
+        "The cursor is not valid for this query.",
+        errors=field_errors([("cursor", "is not a cursor this query made")]),
+    )
+
+
+def link_next(response: Response, path: str, params: dict[str, Any]) -> None:
+    """Point `response` at the next page: `Link` to it, and its cursor in `Next-Cursor`."""
+    # What url_for would build, without its rule lookup (about 10 µs a page).
+    query = urlencode(params, safe=QUERY_SAFE)
+    response.headers["Link"] = f'<{request.script_root}{path}?{query}>; rel="next"'
+    # The cursor alone too, so a client need not parse Link to walk the pages.
+    response.headers["Next-Cursor"] = params["cursor"]
+
+
 def created_response(record: CustomerRecord) -> Response:
     """The 201 of a create: the customer, its ETag and Location."""
     response = customer_response(record, 201)
@@ -72,7 +97,11 @@ def create_customer() -> Response:
 
     query_args()
     data = validated(CustomerCreate, json_body(JSON_TYPES))
-    record = store().create(**columns_of(data.model_dump()), idempotency=recorded(created_response))
+    record = store().create(
+        **columns_of(data.model_dump()),
+        idempotency=recorded(created_response),
+        by=written_by(),
+    )
     return created_response(record)
 
 
@@ -98,10 +127,7 @@ def list_customers() -> Response:
         try:
             after = decode_cursor(args["cursor"], email=email, business_id=business_id)
         except InvalidCursor:
-            raise ValidationFailed(
-                "The cursor is not valid for this query.",
-                errors=field_errors([("cursor", "is not a cursor this query made")]),
-            ) from None
+            raise invalid_cursor() from None
     page = store().list_json(
         ListQuery(limit=limit, after=after, email=email, business_id=business_id)
     )
@@ -110,11 +136,27 @@ def list_customers() -> Response:
         cursor = encode_cursor(*page.last, email=email, business_id=business_id)
         params: dict[str, Any] = {"limit": limit, "cursor": cursor}
         params.update({k: v for k, v in (("email", email), ("businessId", business_id)) if v})
-        # What url_for would build, without its rule lookup (about 10 µs a page).
-        query = urlencode(params, safe=QUERY_SAFE)
-        response.headers["Link"] = f'<{request.script_root}/customers?{query}>; rel="next"'
-        # The cursor alone too, so a client need not parse Link to walk the pages.
-        response.headers["Next-Cursor"] = cursor
+        link_next(response, "/customers", params)
+    return response
+
+
+@bp.get("/customers/<customer_id>/history")
+def customer_history(customer_id: str) -> Response:
+    """List a customer's changes, oldest first, a page at a time."""
+    args = query_args("limit", "cursor")
+    limit = parse_limit(args.get("limit"))
+    after = None
+    if "cursor" in args:
+        try:
+            after = decode_history_cursor(args["cursor"], customer_id)
+        except InvalidCursor:
+            raise invalid_cursor() from None
+    page = store().history_page(checked_id(customer_id), limit=limit, after=after)
+    response = json_response([entry.to_public() for entry in page.items])
+    if page.has_more:
+        cursor = encode_history_cursor(page.items[-1].version, customer_id)
+        path = f"/customers/{quote(customer_id, safe='')}/history"
+        link_next(response, path, {"limit": limit, "cursor": cursor})
     return response
 
 
@@ -140,14 +182,22 @@ def get_customer(customer_id: str) -> Response:
     return customer_response(record)
 
 
-def _update(customer_id: str, changes: dict[str, Any], *, merge: bool) -> Response:
+def _update(customer_id: str, changes: dict[str, Any], *, merge: bool, action: Action) -> Response:
     """Write `changes` (columns); a merge patch merges the objects it holds into the
     stored ones, a replacement sets every field as given."""
     expected = expected_version(customer_id)
     if merge:
-        record = merge_update(store(), checked_id(customer_id), changes, expected_version=expected)
+        record = merge_update(
+            store(), checked_id(customer_id), changes, expected_version=expected, by=written_by()
+        )
     else:
-        record = store().update(checked_id(customer_id), changes=changes, expected_version=expected)
+        record = store().update(
+            checked_id(customer_id),
+            changes=changes,
+            expected_version=expected,
+            action=action,
+            by=written_by(),
+        )
     return customer_response(record)
 
 
@@ -173,7 +223,7 @@ def patch_customer(customer_id: str) -> Response:
         if expected is not None and expected != record.version:
             raise PreconditionFailed("If-Match does not match the customer's current ETag.")
         return customer_response(record)
-    return _update(customer_id, changes, merge=True)
+    return _update(customer_id, changes, merge=True, action="updated")
 
 
 @bp.put("/customers/<customer_id>")
@@ -183,7 +233,7 @@ def replace_customer(customer_id: str) -> Response:
 
     query_args()
     data = validated(CustomerReplace, json_body(JSON_TYPES))
-    return _update(customer_id, columns_of(data.model_dump()), merge=False)
+    return _update(customer_id, columns_of(data.model_dump()), merge=False, action="replaced")
 
 
 @bp.delete("/customers/<customer_id>")

@@ -15,12 +15,12 @@ every body, in the document and in the errors without an edit here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.json_schema import SkipJsonSchema
 
-from customers.field_rules import BUSINESS_ID_FORMAT, BusinessId, Email, Rule
+from customers.field_rules import BUSINESS_ID_FORMAT, BusinessId, Email, Rule, ServerTimestamp
 from customers.fields import FIELDS, FILTERABLE, READ_ONLY_FIELDS, WRITABLE, CustomerField
 
 # Re-exported: the import's models and the tests name them here, beside the models.
@@ -114,6 +114,41 @@ Customer = customer_model(
     {field.api: _shown(field) for field in FIELDS},
     config=ConfigDict(),
 )
+
+
+class FieldChange(BaseModel):
+    """One field's value before and after a change (`from` is `null` on `created`)."""
+
+    model_config = ConfigDict(title="FieldChange", populate_by_name=True)
+
+    from_: str | None = Field(alias="from")
+    to: str | None
+
+
+class HistoryEntry(BaseModel):
+    """One change of a customer, as `GET /customers/{customerId}/history` lists it."""
+
+    model_config = ConfigDict(title="HistoryEntry")
+
+    version: int = Field(
+        ge=1, description="The customer's version after the change: the number in its ETag."
+    )
+    at: ServerTimestamp = Field(description="When, RFC 3339 UTC.")
+    action: Literal["created", "updated", "replaced", "imported"] = Field(
+        description="POST, PATCH, PUT, or the bulk import."
+    )
+    actor: str | None = Field(
+        description="Who: `key:<fingerprint>` of the API key, as the logs name it; `cli` for"
+        " an import; `null` with API keys off."
+    )
+    requestId: str | None = Field(
+        default=None, description="The `X-Request-ID` of the request; absent for imports."
+    )
+    changes: dict[str, FieldChange] = Field(
+        description="Every field whose value changed, by its name in `Customer`."
+    )
+
+
 CustomerFilter = customer_model(
     "CustomerFilter",
     """The filters of `GET /customers`: each checked and trimmed as the field it names.

@@ -11,7 +11,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
 from customers.preconditions import read_entity_tags
 from customers.web.jsonio import json_response
@@ -21,7 +21,8 @@ from customers.web.problems import (
     ValidationFailed,
     field_errors,
 )
-from db import MAX_VERSION, CustomerNotFound, CustomerRecord
+from customers.web.request_context import ENVIRON_REQUEST_ID
+from db import MAX_VERSION, CustomerNotFound, CustomerRecord, WrittenBy
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -181,3 +182,12 @@ def checked_id(customer_id: str) -> str:
 def find(customer_id: str) -> CustomerRecord:
     """The customer with this id; raises CustomerNotFound."""
     return store().get(checked_id(customer_id))
+
+
+def written_by() -> WrittenBy:
+    """Who makes this request's change, for its history entry: the API key's fingerprint
+    as the logs show it (None with keys off), and the request's X-Request-ID."""
+    key = g.get("key_fingerprint")
+    return WrittenBy(
+        actor=f"key:{key}" if key else None, request_id=request.environ.get(ENVIRON_REQUEST_ID)
+    )

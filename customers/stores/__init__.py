@@ -23,4 +23,8 @@ def open_store(settings: Mapping[str, Any], *, create: bool = True) -> CustomerS
         from customers.stores.dynamodb import DynamoStore
 
         return DynamoStore.from_settings(settings)
-    return SqliteStore(settings["SQLITE_PATH"], create=create)
+    return SqliteStore(
+        settings["SQLITE_PATH"],
+        create=create,
+        history_retention_days=settings["HISTORY_RETENTION_DAYS"],
+    )

@@ -13,6 +13,10 @@ Items (partition key `pk` only):
   IDEMPOTENCY-COUNT#<owner>, IDEMPOTENCY-COUNT
                  live idempotency records of one client and of all, by the hour they
                  expire in (see dynamo_counts); expiresAt
+  HISTORY#<id>#<version>
+                 one change of a customer: historyOf (its id), version (N), at, action,
+                 actor?, requestId?, changes (the JSON object), expiresAt (N: the entry
+                 goes by TTL once past HISTORY_RETENTION_DAYS)
 
 Access patterns:
   get, update, delete    GetItem / UpdateItem / TransactWriteItems on CUSTOMER#<id>
@@ -26,9 +30,15 @@ Access patterns:
                          conditioned on the holder's token, for a 201 in the same
                          transaction as the customer. TTL deletes expired records
                          eventually; until then every condition treats them as absent.
-  import a batch         TransactWriteItems of up to 50 customers with their claims
-  erase a customer       one transaction deletes CUSTOMER#<id> and its EMAIL# claim and
-                         turns the IDEMPOTENCY# item its answeredIn names into a tombstone
+  history                each write's transaction also Puts HISTORY#<id>#<new version>,
+                         conditioned on its absence (one entry per version); read by
+                         Query GSI `history` (historyOf, version), so pages come in
+                         version order, past entries filtered out until TTL takes them
+  import a batch         TransactWriteItems of up to 33 customers with their claims and
+                         history entries
+  erase a customer       one transaction deletes CUSTOMER#<id>, its EMAIL# claim and its
+                         newest history entries (older ones just before), and turns the
+                         IDEMPOTENCY# item its answeredIn names into a tombstone
                          (status 410, no headers, empty body, no customerId), if that item
                          still names the customer: its answer held the person's data.
                          Recorded on the customer at create, the key needs no index and
@@ -60,7 +70,8 @@ write here is safe to send again or finds out what happened before it reports:
 Consistency: every GetItem here is strongly consistent, so get-by-id and the email filter
 see every acknowledged write. Global secondary indexes are eventually consistent: on AWS a
 customer just created or changed may be missing from, or stale in, the unfiltered and
-businessId lists for a moment (typically well under a second).
+businessId lists for a moment (typically well under a second), and its newest history
+entry from its history for as long.
 """
 
 from __future__ import annotations
@@ -73,7 +84,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, ParamSpec, TypeVar, cast
 
 import boto3
 import orjson
@@ -83,14 +94,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 import customers.stores.dynamo_counts as counts
 from customers.fields import FIELDS, WRITABLE
 from db import (
+    BULK_IMPORT,
+    DEFAULT_HISTORY_RETENTION_DAYS,
     ERASED_STATUS,
+    UNATTRIBUTED,
     WRITABLE_COLUMNS,
+    Action,
     AnswerOf,
     ClaimLost,
     Conflict,
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
+    HistoryEntry,
+    HistoryPage,
     IdempotencyKeysExhausted,
     IdempotencyLimits,
     IdempotencyRecord,
@@ -99,11 +116,13 @@ from db import (
     Page,
     StoreUnavailable,
     VersionMismatch,
-    comparable_version,
+    WrittenBy,
+    changes_between,
     email_key,
     new_customer_id,
     new_record_values,
     utc_timestamp,
+    with_changes,
 )
 
 if TYPE_CHECKING:
@@ -134,9 +153,28 @@ NAMES = {
 }
 MAX_KEY_BYTES = 2048  # DynamoDB's limit on a partition key value
 ATTEMPTS = 4  # tries of a write that lost a race to another change of the same customer
-# TransactWriteItems takes up to 100 items: a customer and its email claim each.
-TRANSACTION_CUSTOMERS = 50
+# An update reads the customer, then writes conditioned on the version read (its history
+# entry needs the version): under many concurrent writers of one customer each round
+# has one winner, so an update tries until every writer could have had its turn.
+UPDATE_ATTEMPTS = 40
+# TransactWriteItems takes up to 100 items: a customer, its email claim and its history
+# entry each.
+TRANSACTION_CUSTOMERS = 33
+# History entries a delete removes in its own transaction, the newest; older ones (only a
+# customer changed more often has them) are removed just before it.
+HISTORY_IN_DELETE = 64
+SECONDS_PER_DAY = 86_400
+# The attributes the table and its indexes are keyed by, and their types.
+KEY_ATTRIBUTES: dict[str, Literal["S", "N"]] = {
+    "pk": "S",
+    "listPk": "S",
+    "listSk": "S",
+    "businessId": "S",
+    "historyOf": "S",
+    "version": "N",
+}
 BATCH_GET_KEYS = 100  # BatchGetItem's limit
+BATCH_WRITE_ITEMS = 25  # BatchWriteItem's limit
 THROTTLED = ("ThrottlingError", "ProvisionedThroughputExceeded")
 # Errors after which a write may or may not have been applied (botocore has already sent
 # it again as often as it would); any 5xx too.
@@ -198,19 +236,25 @@ def _written_by(item: Item | None, token: str) -> bool:
     return item is not None and item.get(WRITER_ATTRIBUTE, {}).get("S") == token
 
 
-def _retrying(method: Callable[P, R]) -> Callable[P, R]:
-    """`method`, run again (a few times, with jitter) when it lost a race."""
+def _retrying_up_to(attempts: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """`method`, run again (up to `attempts` times in all, with jitter) when it lost a race."""
 
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return method(*args, **kwargs)
-            except _Retry:
-                time.sleep(random.uniform(0, 0.02 * attempt))
-        raise StoreUnavailable("too many concurrent changes of one customer")
+    def decorate(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            for attempt in range(1, attempts + 1):
+                try:
+                    return method(*args, **kwargs)
+                except _Retry:
+                    time.sleep(random.uniform(0, 0.02 * min(attempt, 5)))
+            raise StoreUnavailable("too many concurrent changes of one customer")
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+_retrying = _retrying_up_to(ATTEMPTS)
 
 
 def _s(value: str) -> AttributeValueTypeDef:
@@ -262,6 +306,40 @@ def _item(record: CustomerRecord) -> dict[str, AttributeValueTypeDef]:
         "listSk": _s(f"{record.created_at}#{record.id}"),
         "version": {"N": str(record.version)},
     }
+
+
+def _history_pk(customer_id: str, version: int) -> str:
+    return f"HISTORY#{customer_id}#{version}"
+
+
+def _history_item(
+    entry: HistoryEntry, customer_id: str, *, expires_at: int
+) -> dict[str, AttributeValueTypeDef]:
+    item: dict[str, AttributeValueTypeDef] = {
+        "pk": _s(_history_pk(customer_id, entry.version)),
+        "historyOf": _s(customer_id),
+        "version": {"N": str(entry.version)},
+        "at": _s(entry.at),
+        "action": _s(entry.action),
+        "changes": _s(orjson.dumps(entry.changes).decode()),
+        "expiresAt": {"N": str(expires_at)},
+    }
+    if entry.actor is not None:
+        item["actor"] = _s(entry.actor)
+    if entry.request_id is not None:
+        item["requestId"] = _s(entry.request_id)
+    return item
+
+
+def _history_entry(item: Item) -> HistoryEntry:
+    return HistoryEntry(
+        int(item["version"]["N"]),
+        item["at"]["S"],
+        cast("Action", item["action"]["S"]),
+        item["actor"]["S"] if "actor" in item else None,
+        item["requestId"]["S"] if "requestId" in item else None,
+        orjson.loads(item["changes"]["S"]),
+    )
 
 
 def _customer_key(customer_id: str) -> dict[str, AttributeValueTypeDef]:
@@ -373,6 +451,7 @@ class DynamoStore:
         client: DynamoDBClient | None = None,
         region: str | None = None,
         endpoint_url: str | None = None,
+        history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS,
     ) -> None:
         """Use `client` if given (the caller closes it), else build one from region/endpoint.
 
@@ -380,6 +459,7 @@ class DynamoStore:
         for an answer; with a client given, it uses that one.
         """
         self.table_name = table_name
+        self.history_retention_days = history_retention_days
         self._owns_client = client is None
         self._client = client or _make_client(region, endpoint_url)
         self._where = (region, endpoint_url)
@@ -399,22 +479,28 @@ class DynamoStore:
             settings["DYNAMODB_TABLE"],
             region=settings["AWS_REGION"],
             endpoint_url=settings["AWS_ENDPOINT_URL"],
+            history_retention_days=settings["HISTORY_RETENTION_DAYS"],
         )
         if settings["DYNAMODB_CREATE_TABLE"]:
             store.create_table_if_missing()
         return store
 
     def create_table_if_missing(self) -> None:
-        """Create the table, both indexes and its TTL unless it exists; return once ACTIVE."""
-        indexes = (("listing", "listPk"), ("business", "businessId"))
+        """Create the table, its indexes and its TTL unless it exists; return once ACTIVE."""
+        # index -> its hash and range keys
+        indexes = {
+            "listing": ("listPk", "listSk"),
+            "business": ("businessId", "listSk"),
+            "history": ("historyOf", "version"),
+        }
         created = False
         try:
             self._client.create_table(
                 TableName=self.table_name,
                 BillingMode="PAY_PER_REQUEST",
                 AttributeDefinitions=[
-                    {"AttributeName": name, "AttributeType": "S"}
-                    for name in ("pk", "listPk", "listSk", "businessId")
+                    {"AttributeName": name, "AttributeType": kind}
+                    for name, kind in KEY_ATTRIBUTES.items()
                 ],
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                 GlobalSecondaryIndexes=[
@@ -422,11 +508,11 @@ class DynamoStore:
                         "IndexName": index,
                         "KeySchema": [
                             {"AttributeName": hash_key, "KeyType": "HASH"},
-                            {"AttributeName": "listSk", "KeyType": "RANGE"},
+                            {"AttributeName": range_key, "KeyType": "RANGE"},
                         ],
                         "Projection": {"ProjectionType": "ALL"},
                     }
-                    for index, hash_key in indexes
+                    for index, (hash_key, range_key) in indexes.items()
                 ],
             )
             created = True
@@ -436,14 +522,20 @@ class DynamoStore:
         self._client.get_waiter("table_exists").wait(
             TableName=self.table_name, WaiterConfig={"Delay": 2, "MaxAttempts": 60}
         )
-        if created:  # as template.yaml declares it: expired idempotency records go
+        if created:  # as template.yaml declares it: expired records and history entries go
             self._client.update_time_to_live(
                 TableName=self.table_name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
             )
 
     @_retrying
-    def create(self, *, idempotency: AnswerOf | None = None, **values: Any) -> CustomerRecord:
+    def create(
+        self,
+        *,
+        idempotency: AnswerOf | None = None,
+        by: WrittenBy = UNATTRIBUTED,
+        **values: Any,
+    ) -> CustomerRecord:
         now = utc_timestamp()
         record = CustomerRecord(
             **new_record_values(values),
@@ -462,9 +554,10 @@ class DynamoStore:
             # A fresh uuid4 does not collide; the condition makes sure of it.
             {"Put": self._put(item, "attribute_not_exists(#pk)")},
             {"Put": self._claim(email, record.id)},
+            {"Put": self._history(record, "created", by, changes_between(None, record))},
         ]
         if answered is not None:
-            # The answer naming the customer, in the same transaction: both or neither.
+            # The answer naming the customer, in the same transaction: all or nothing.
             items.append({"Put": self._answer(answered)})
         try:
             self._transact(*items)
@@ -475,8 +568,8 @@ class DynamoStore:
             if _failed(reasons[0]):
                 return record
             # A lost key first: whoever holds it now may have created this very email.
-            if answered is not None and _failed(reasons[2]):
-                raise _claim_lost(reasons[2].get("Item"), answered) from exc
+            if answered is not None and _failed(reasons[3]):
+                raise _claim_lost(reasons[3].get("Item"), answered) from exc
             if _failed(reasons[1]):
                 raise EmailTaken(email) from exc
             raise
@@ -484,6 +577,37 @@ class DynamoStore:
 
     def get(self, customer_id: str) -> CustomerRecord:
         return self._read(customer_id)
+
+    def history_page(self, customer_id: str, *, limit: int, after: int | None) -> HistoryPage:
+        self._read(customer_id)  # CustomerNotFound for an unknown or deleted customer
+        request: QueryInputTypeDef = {
+            "TableName": self.table_name,
+            "IndexName": "history",
+            "KeyConditionExpression": "#of = :id AND #version > :after",
+            # TTL deletes an expired entry only eventually: until then it is filtered out.
+            "FilterExpression": "#expiresAt > :now",
+            "ExpressionAttributeNames": {
+                "#of": "historyOf",
+                "#version": "version",
+                "#expiresAt": "expiresAt",
+            },
+            "ExpressionAttributeValues": {
+                ":id": _s(customer_id),
+                ":after": {"N": str(after or 0)},
+                ":now": {"N": str(int(time.time()))},
+            },
+            "Limit": limit + 1,
+        }
+        entries: list[HistoryEntry] = []
+        # Read on until limit + 1 entries or the end: the filter and the 1 MB page cap
+        # may cut a page short, and has_more must be exact.
+        while len(entries) <= limit:
+            answer = self._client.query(**request)
+            entries += [_history_entry(item) for item in answer.get("Items", [])]
+            if "LastEvaluatedKey" not in answer:
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return HistoryPage(items=entries[:limit], has_more=len(entries) > limit)
 
     def list_page(self, query: ListQuery) -> Page:
         limit, after, email, business_id = query.limit, query.after, query.email, query.business_id
@@ -543,14 +667,19 @@ class DynamoStore:
             return Page(items=[], has_more=False)
         return Page(items=[record], has_more=False)
 
-    @_retrying
+    @_retrying_up_to(UPDATE_ATTEMPTS)
     def update(
         self,
         customer_id: str,
         *,
         changes: Mapping[str, Any],
         expected_version: int | None = None,
+        action: Action = "updated",
+        by: WrittenBy = UNATTRIBUTED,
     ) -> CustomerRecord:
+        """Read, then write conditioned on the version read, with the history entry of the
+        next version in the same transaction; a change in between is a retry, or a 412
+        when the caller expected a version."""
         unknown = set(changes) - set(WRITABLE_COLUMNS)
         if unknown:
             raise ValueError(f"not writable: {sorted(unknown)}")
@@ -559,31 +688,35 @@ class DynamoStore:
         ]
         if cleared:
             raise ValueError(f"cannot be cleared: {cleared}")
+        old = self._read(customer_id)
+        if expected_version not in (None, old.version):
+            raise VersionMismatch(old)
+        changed = changes_between(old, with_changes(old, changes))
+        if not changed:
+            return old
         now, token = utc_timestamp(), _write_token()
+        new = replace(with_changes(old, changes), updated_at=now, version=old.version + 1)
         sets = [f"#{ATTRIBUTE_OF[c]} = :{c}" for c, v in changes.items() if v is not None]
         removes = [f"#{ATTRIBUTE_OF[c]}" for c, v in changes.items() if v is None]
         expression = "SET " + ", ".join(
-            [*sets, "#updatedAt = :now", "#version = #version + :one", "#writeToken = :token"]
+            [*sets, "#updatedAt = :now", "#version = :next", "#writeToken = :token"]
         )
         if removes:  # a GSI key must be absent, not null: clearing removes the attribute
             expression += " REMOVE " + ", ".join(removes)
         values = {f":{c}": _attribute(v) for c, v in changes.items() if v is not None}
-        values |= {":now": _s(now), ":one": {"N": "1"}, ":token": _s(token)}
+        values |= {
+            ":now": _s(now),
+            ":next": {"N": str(new.version)},
+            ":read": {"N": str(old.version)},
+            ":token": _s(token),
+        }
         # attribute_exists: without it UpdateItem would create a missing customer. The
-        # token: the same update sent again finds its own token and fails, not applies twice.
+        # version read: the entry's changes were computed from it. The token: the same
+        # update sent again finds its own token and fails, not applies twice.
         condition = (
-            "attribute_exists(#pk) AND (attribute_not_exists(#writeToken) OR #writeToken <> :token)"
+            "attribute_exists(#pk) AND #version = :read"
+            " AND (attribute_not_exists(#writeToken) OR #writeToken <> :token)"
         )
-        # A new email: the claim to release depends on the current address. Read it, then
-        # write only if the version is still the one read; if not, retry, or 412 when the
-        # caller expected a version.
-        old = self._read(customer_id) if "email" in changes else None
-        if old is not None and expected_version not in (None, old.version):
-            raise VersionMismatch(old)
-        pinned = old.version if old is not None else expected_version
-        if pinned is not None:
-            condition += " AND #version = :pinned"
-            values[":pinned"] = {"N": str(comparable_version(pinned))}
         spec: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": _customer_key(customer_id),
@@ -596,39 +729,30 @@ class DynamoStore:
             # On failure the current item comes back: VersionMismatch without a second read.
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        retry = old is not None and expected_version is None
-        new_email = str(changes.get("email"))
-        if old is None or email_key(new_email) == email_key(old.email):
-            try:  # the claim stays (a change of case keeps the key): one UpdateItem
-                answer = self._client.update_item(**spec, ReturnValues="ALL_NEW")
-            except ClientError as exc:
-                if _code(exc) == "ConditionalCheckFailedException":
-                    current = cast("Item | None", exc.response.get("Item"))
-                    if current is not None and _written_by(current, token):
-                        return _record(current)  # applied by an attempt whose answer was lost
-                    self._raise_for_customer(customer_id, current, retry=retry)
-                raise
-            return _record(answer["Attributes"])
+        items: list[TransactWriteItemTypeDef] = [
+            {"Update": cast("UpdateTypeDef", spec)},
+            {"Put": self._history(new, action, by, changed)},
+        ]
+        if email_key(new.email) != email_key(old.email):
+            # A new address: claim it and release the old one (a change of case keeps
+            # the key, and so the claim).
+            items += [{"Put": self._claim(new.email, customer_id)}, self._release(old)]
         try:
-            self._transact(
-                {"Update": cast("UpdateTypeDef", spec)},
-                {"Put": self._claim(new_email, customer_id)},
-                self._release(old),
-            )
+            self._transact(*items)
         except ClientError as exc:
             reasons = _reasons(exc)
             current = reasons[0].get("Item")
-            if _failed(reasons[0]) and not _written_by(current, token):
-                # the customer first, as sqlite's WHERE decides first
-                self._raise_for_customer(customer_id, current, retry=retry)
-            elif _failed(reasons[1]) and not _failed(reasons[0]):
-                raise EmailTaken(new_email) from exc
-            elif not _failed(reasons[0]):
-                raise
-            # else: applied by an attempt whose answer was lost
+            if _failed(reasons[0]):
+                if _written_by(current, token):
+                    return new  # applied by an attempt whose answer was lost
+                # the customer first, as sqlite's read decides first
+                self._raise_for_customer(customer_id, current, retry=expected_version is None)
+            if len(reasons) > 2 and _failed(reasons[2]):
+                raise EmailTaken(new.email) from exc
+            raise
         # TransactWriteItems returns no item, but with the version pinned to the one read
         # the new state is exactly the old one plus the changes.
-        return replace(old, **changes, updated_at=now, version=old.version + 1)
+        return new
 
     @_retrying
     def delete(self, customer_id: str, *, expected_version: int | None = None) -> None:
@@ -636,6 +760,20 @@ class DynamoStore:
         old = _record(item)
         if expected_version not in (None, old.version):
             raise VersionMismatch(old)
+        # The newest entries go in the delete's own transaction; a customer with more
+        # versions than fit there loses its older entries first (as retention would).
+        recent = range(max(1, old.version - HISTORY_IN_DELETE + 1), old.version + 1)
+        if recent.start > 1:
+            self._delete_history(customer_id, before=recent.start)
+        history: list[TransactWriteItemTypeDef] = [
+            {
+                "Delete": {
+                    "TableName": self.table_name,
+                    "Key": {"pk": _s(_history_pk(customer_id, version))},
+                }
+            }
+            for version in recent
+        ]
         delete: TransactWriteItemTypeDef = {
             "Delete": {
                 "TableName": self.table_name,
@@ -654,7 +792,7 @@ class DynamoStore:
             if answered_in is not None:
                 items.append(self._erase_answer(answered_in, customer_id))
             try:
-                self._transact(*items)
+                self._transact(*items, *history)
                 return
             except ClientError as exc:
                 reasons = _reasons(exc)
@@ -763,8 +901,10 @@ class DynamoStore:
             if _code(exc) != "TransactionCanceledException":  # a counter gone with its TTL
                 raise
 
-    def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
-        """Up to 50 customers per transaction, each with its email claim.
+    def insert_many(
+        self, records: Sequence[CustomerRecord], *, by: WrittenBy = BULK_IMPORT
+    ) -> list[Conflict]:
+        """Up to 33 customers per transaction, each with its email claim and history entry.
 
         A transaction may not touch one item twice, so a chunk ends before a record
         whose id or email an earlier record of the chunk has. A transaction cancelled
@@ -773,6 +913,7 @@ class DynamoStore:
         """
         conflicts: list[Conflict] = []
         tokens = [_write_token() for _ in records]
+        at = utc_timestamp()
         start = 0
         while start < len(records):
             chunk: list[int] = []
@@ -787,7 +928,10 @@ class DynamoStore:
             start = chunk[-1] + 1
             while chunk:
                 left_out = self._insert_chunk(
-                    [records[index] for index in chunk], [tokens[index] for index in chunk]
+                    [records[index] for index in chunk],
+                    [tokens[index] for index in chunk],
+                    by=by,
+                    at=at,
                 )
                 if not left_out:
                     break
@@ -800,7 +944,7 @@ class DynamoStore:
 
     @_retrying
     def _insert_chunk(
-        self, records: Sequence[CustomerRecord], tokens: Sequence[str]
+        self, records: Sequence[CustomerRecord], tokens: Sequence[str], *, by: WrittenBy, at: str
     ) -> dict[int, tuple[str, ...]]:
         """Write the records in one transaction; which it left out, by position: the
         fields refused, or () for a record found already written by this very write.
@@ -815,7 +959,14 @@ class DynamoStore:
                 _item(record) | {WRITER_ATTRIBUTE: _s(token)}, "attribute_not_exists(#pk)"
             )
             put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-            items += [{"Put": put}, {"Put": self._claim(record.email, record.id)}]
+            # The entry is unconditioned: it is written exactly when its customer is.
+            entry = self._history(record, "imported", by, changes_between(None, record), at=at)
+            del entry["ConditionExpression"], entry["ExpressionAttributeNames"]
+            items += [
+                {"Put": put},
+                {"Put": self._claim(record.email, record.id)},
+                {"Put": entry},
+            ]
         request_token = _write_token()
         for attempt in range(1, ATTEMPTS + 1):
             try:
@@ -845,7 +996,7 @@ class DynamoStore:
             raise _Retry from exc  # a burst above the table's or index's rate: again
         left_out: dict[int, tuple[str, ...]] = {}
         for position, token in enumerate(tokens):
-            customer, claim = reasons[2 * position : 2 * position + 2]
+            customer, claim, _ = reasons[3 * position : 3 * position + 3]
             if _failed(customer) and _written_by(customer.get("Item"), token):
                 left_out[position] = ()
                 continue
@@ -968,6 +1119,55 @@ class DynamoStore:
             "ConditionExpression": condition,
             "ExpressionAttributeNames": {"#pk": "pk"},
         }
+
+    def _history(
+        self,
+        record: CustomerRecord,
+        action: Action,
+        by: WrittenBy,
+        changes: dict[str, Any],
+        *,
+        at: str | None = None,
+    ) -> PutTypeDef:
+        """The Put of the entry recording that `record` (as it now is) was written, at its
+        `updatedAt` unless `at` is given; only where no entry has its version."""
+        entry = HistoryEntry(
+            record.version, at or record.updated_at, action, by.actor, by.request_id, changes
+        )
+        expires_at = int(time.time()) + self.history_retention_days * SECONDS_PER_DAY
+        return self._put(
+            _history_item(entry, record.id, expires_at=expires_at), "attribute_not_exists(#pk)"
+        )
+
+    def _delete_history(self, customer_id: str, *, before: int) -> None:
+        """Delete the customer's history entries older than version `before` (BatchWriteItem)."""
+        request: QueryInputTypeDef = {
+            "TableName": self.table_name,
+            "IndexName": "history",
+            "KeyConditionExpression": "#of = :id AND #version < :before",
+            "ExpressionAttributeNames": {"#of": "historyOf", "#version": "version", "#pk": "pk"},
+            "ExpressionAttributeValues": {":id": _s(customer_id), ":before": {"N": str(before)}},
+            "ProjectionExpression": "#pk",
+        }
+        pks: list[str] = []
+        while True:
+            answer = self._client.query(**request)
+            pks += [item["pk"]["S"] for item in answer.get("Items", [])]
+            if "LastEvaluatedKey" not in answer:
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        for start in range(0, len(pks), BATCH_WRITE_ITEMS):
+            writes: Any = {
+                self.table_name: [
+                    {"DeleteRequest": {"Key": {"pk": _s(pk)}}}
+                    for pk in pks[start : start + BATCH_WRITE_ITEMS]
+                ]
+            }
+            for attempt in itertools.count():
+                writes = self._client.batch_write_item(RequestItems=writes).get("UnprocessedItems")
+                if not writes:
+                    break
+                time.sleep(random.uniform(0, 0.05 * 2 ** min(attempt, 5)))
 
     def _claim(self, email: str, customer_id: str) -> PutTypeDef:
         """The Put of EMAIL#<key>: its condition is the uniqueness check itself."""

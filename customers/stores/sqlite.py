@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -25,15 +26,20 @@ import orjson
 
 from customers.stores.sqlite_migrations import migrate
 from db import (
+    BULK_IMPORT,
+    DEFAULT_HISTORY_RETENTION_DAYS,
     ERASED_STATUS,
     PUBLIC_FIELDS,
-    WRITABLE_COLUMNS,
+    UNATTRIBUTED,
+    Action,
     AnswerOf,
     ClaimLost,
     Conflict,
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
+    HistoryEntry,
+    HistoryPage,
     IdempotencyKeysExhausted,
     IdempotencyLimits,
     IdempotencyRecord,
@@ -42,16 +48,22 @@ from db import (
     Page,
     StoreUnavailable,
     VersionMismatch,
+    WrittenBy,
+    changes_between,
     comparable_version,
     email_key,
     new_customer_id,
     new_record_values,
+    retention_cutoff,
     utc_timestamp,
+    with_changes,
 )
 
 # The owner no client is: its row in idempotency_counts counts the live records of all
 # (the triggers of schema step 4 write it as the literal '*').
 ALL_OWNERS = "*"
+# Seconds between purges of history entries past their retention, per store.
+PURGE_INTERVAL = 60.0
 
 # Derived from the field declaration: a record's columns, and the INSERT of a whole row
 # (with `email_key`, the form in which emails are compared), by name.
@@ -61,6 +73,11 @@ _INSERTED = (*RECORD_COLUMNS, "email_key")
 INSERT = (
     f"INSERT INTO customers ({', '.join(_INSERTED)})"
     f" VALUES ({', '.join(':' + column for column in _INSERTED)})"
+)
+HISTORY_COLUMNS = "version, at, action, actor, request_id, changes"
+INSERT_HISTORY = (
+    "INSERT INTO customer_history (customer_id, version, at, action, actor, request_id,"
+    " changes) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 IDEMPOTENCY_COLUMNS = (
     "scope, key, fingerprint, token, expires_at, status, headers, body, customer_id, owner"
@@ -118,13 +135,20 @@ class SqliteStore:
     kind = "sqlite"
 
     def __init__(
-        self, path: str = ":memory:", *, busy_timeout_ms: int = 5000, create: bool = True
+        self,
+        path: str = ":memory:",
+        *,
+        busy_timeout_ms: int = 5000,
+        create: bool = True,
+        history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS,
     ) -> None:
         """Open (and migrate) the database at `path`; without `create`, only one that exists.
 
         Raises sqlite3.Error when it cannot be opened, RuntimeError for a newer schema.
         """
         self.path = path
+        self.history_retention_days = history_retention_days
+        self._next_purge = 0.0  # time.monotonic() of the next purge of old history
         self.in_memory = is_in_memory(path)
         self._lock = threading.Lock()
         target = path if create or self.in_memory else existing_only(path)
@@ -163,7 +187,13 @@ class SqliteStore:
             raise
         self._conn.execute("COMMIT")
 
-    def create(self, *, idempotency: AnswerOf | None = None, **values: Any) -> CustomerRecord:
+    def create(
+        self,
+        *,
+        idempotency: AnswerOf | None = None,
+        by: WrittenBy = UNATTRIBUTED,
+        **values: Any,
+    ) -> CustomerRecord:
         now = utc_timestamp()
         record = CustomerRecord(
             **new_record_values(values),
@@ -175,15 +205,13 @@ class SqliteStore:
         insert, row = INSERT, _row(record)
         answered = idempotency(record) if idempotency is not None else None
         try:
-            with self._lock:
-                if answered is None:
-                    self._conn.execute(insert, row)
-                else:
-                    # One transaction: a crash leaves both the customer and the answer
-                    # that names it, or neither.
-                    with self._write_transaction():
-                        self._complete_idempotency_key(answered)
-                        self._conn.execute(insert, row)
+            # One transaction: a crash leaves the customer, its history entry and the
+            # answer that names it, or none of them.
+            with self._lock, self._write_transaction():
+                if answered is not None:
+                    self._complete_idempotency_key(answered)
+                self._conn.execute(insert, row)
+                self._record_changes([(record, changes_between(None, record))], "created", by)
         except sqlite3.IntegrityError as exc:
             raise EmailTaken(record.email) from exc
         return record
@@ -250,34 +278,96 @@ class SqliteStore:
         *,
         changes: Mapping[str, Any],
         expected_version: int | None = None,
+        action: Action = "updated",
+        by: WrittenBy = UNATTRIBUTED,
     ) -> CustomerRecord:
-        unknown = set(changes) - set(WRITABLE_COLUMNS)
-        if unknown:
-            raise ValueError(f"not writable: {sorted(unknown)}")
-        assignments = [f"{column} = ?" for column in changes]
-        params: list[Any] = list(changes.values())
-        if "email" in changes:
-            assignments.append("email_key = ?")
-            params.append(email_key(str(changes["email"])))
-        assignments += ["updated_at = ?", "version = version + 1"]
-        params.append(utc_timestamp())
-        sql = f"UPDATE customers SET {', '.join(assignments)} WHERE id = ?"
-        params.append(customer_id)
-        if expected_version is not None:
-            sql += " AND version = ?"
-            params.append(comparable_version(expected_version))
-        sql += f" RETURNING {COLUMNS}"
-        with self._lock:
+        with self._lock, self._write_transaction():
+            # Read, compare and write under the write lock (BEGIN IMMEDIATE): no other
+            # writer, in this process or another, comes between, so each version gets
+            # exactly one entry.
+            old = self._record(customer_id)
+            if old is None:
+                raise CustomerNotFound(customer_id)
+            if expected_version is not None and expected_version != old.version:
+                raise VersionMismatch(old)
+            new = with_changes(old, changes)
+            changed = changes_between(old, new)
+            if not changed:
+                return old
+            new = replace(new, updated_at=utc_timestamp(), version=old.version + 1)
+            assignments = [f"{column} = ?" for column in changes]
+            params: list[Any] = list(changes.values())
+            if "email" in changes:
+                assignments.append("email_key = ?")
+                params.append(email_key(new.email))
+            assignments += ["updated_at = ?", "version = ?"]
+            params += [new.updated_at, new.version, customer_id]
             try:
-                updated = _by_name(self._conn.execute(sql, params)).fetchone()
+                self._conn.execute(
+                    f"UPDATE customers SET {', '.join(assignments)} WHERE id = ?", params
+                )
             except sqlite3.IntegrityError as exc:
-                raise EmailTaken(str(changes.get("email"))) from exc
-            if updated is not None:
-                return CustomerRecord.from_row(updated)
-            current = self._record(customer_id)
-        if current is None:
-            raise CustomerNotFound(customer_id)
-        raise VersionMismatch(current)
+                raise EmailTaken(new.email) from exc
+            self._record_changes([(new, changed)], action, by)
+        return new
+
+    def _record_changes(
+        self,
+        changed: Sequence[tuple[CustomerRecord, dict[str, Any]]],
+        action: Action,
+        by: WrittenBy,
+        *,
+        at: str | None = None,
+    ) -> None:
+        """Write the history entries of these records (as they now are), at their
+        `updated_at` unless `at` is given, and purge the entries past their retention.
+
+        The caller holds the lock, inside the transaction that writes the changes.
+        """
+        now = time.monotonic()
+        if now >= self._next_purge:
+            # At most once a PURGE_INTERVAL: reads leave out what is past its retention
+            # anyway, and a DELETE per write would cost every create more than the entry.
+            self._next_purge = now + PURGE_INTERVAL
+            cutoff = retention_cutoff(self.history_retention_days)
+            self._conn.execute("DELETE FROM customer_history WHERE at < ?", (cutoff,))
+        rows = [
+            (
+                record.id,
+                record.version,
+                at or record.updated_at,
+                action,
+                by.actor,
+                by.request_id,
+                orjson.dumps(fields).decode(),
+            )
+            for record, fields in changed
+        ]
+        if len(rows) == 1:
+            self._conn.execute(INSERT_HISTORY, rows[0])  # a third of executemany's cost
+        else:
+            self._conn.executemany(INSERT_HISTORY, rows)
+
+    def history_page(self, customer_id: str, *, limit: int, after: int | None) -> HistoryPage:
+        cutoff = retention_cutoff(self.history_retention_days)
+        with self._lock:
+            if (
+                self._conn.execute(
+                    "SELECT 1 FROM customers WHERE id = ?", (customer_id,)
+                ).fetchone()
+                is None
+            ):
+                raise CustomerNotFound(customer_id)
+            rows = self._conn.execute(
+                f"SELECT {HISTORY_COLUMNS} FROM customer_history"
+                " WHERE customer_id = ? AND version > ? AND at >= ? ORDER BY version LIMIT ?",
+                (customer_id, after or 0, cutoff, limit + 1),
+            ).fetchall()
+        entries = [
+            HistoryEntry(version, at, action, actor, request_id, orjson.loads(changes))
+            for version, at, action, actor, request_id, changes in rows[:limit]
+        ]
+        return HistoryPage(items=entries, has_more=len(rows) > limit)
 
     def delete(self, customer_id: str, *, expected_version: int | None = None) -> None:
         sql = "DELETE FROM customers WHERE id = ?"
@@ -294,6 +384,10 @@ class SqliteStore:
                         "UPDATE idempotency_keys SET status = ?, headers = '[]', body = X'',"
                         " customer_id = NULL WHERE customer_id = ?",
                         (ERASED_STATUS, customer_id),
+                    )
+                    # Its history goes with it, in the same transaction.
+                    self._conn.execute(
+                        "DELETE FROM customer_history WHERE customer_id = ?", (customer_id,)
                     )
             if deleted:
                 return
@@ -389,34 +483,47 @@ class SqliteStore:
             owner,
         )
 
-    def insert_many(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
+    def insert_many(
+        self, records: Sequence[CustomerRecord], *, by: WrittenBy = BULK_IMPORT
+    ) -> list[Conflict]:
         """All records in one transaction; `executemany` first, row by row after a conflict.
 
         A failed INSERT undoes only itself (SQLite's ABORT), so the row-by-row pass
-        keeps every other record of the batch.
+        keeps every other record of the batch. The history entries of the records
+        written go in the same transaction.
         """
+        at = utc_timestamp()
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 try:
                     self._conn.executemany(INSERT, map(_row, records))
+                    self._record_imports(records, by, at=at)
                     self._conn.execute("COMMIT")
                     return []
                 except sqlite3.IntegrityError:
                     self._conn.execute("ROLLBACK")
                 self._conn.execute("BEGIN IMMEDIATE")
                 conflicts = []
+                written = []
                 for index, record in enumerate(records):
                     try:
                         self._conn.execute(INSERT, _row(record))
+                        written.append(record)
                     except sqlite3.IntegrityError:
                         conflicts.append(Conflict(index, self._taken(record)))
+                self._record_imports(written, by, at=at)
                 self._conn.execute("COMMIT")
             except BaseException:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
         return conflicts
+
+    def _record_imports(self, records: Sequence[CustomerRecord], by: WrittenBy, *, at: str) -> None:
+        self._record_changes(
+            [(record, changes_between(None, record)) for record in records], "imported", by, at=at
+        )
 
     def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
         with self._lock:

@@ -153,6 +153,25 @@ FROM customers_v1""",
             " WHERE customer_id IS NOT NULL",
         ),
     ),
+    # 6: each customer's change history, keyed by customer and version, the order it pages
+    # in (and no version recorded twice); the `at` index makes purging the entries past
+    # their retention a short range scan. `changes` is the entry's JSON object.
+    Step(
+        6,
+        (
+            """CREATE TABLE customer_history (
+        customer_id TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        at          TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        actor       TEXT,
+        request_id  TEXT,
+        changes     TEXT NOT NULL,
+        PRIMARY KEY (customer_id, version)
+    ) WITHOUT ROWID""",
+            "CREATE INDEX customer_history_at ON customer_history (at)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(STEPS)

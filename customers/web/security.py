@@ -125,7 +125,7 @@ def _refuse(problem: Unauthorized) -> NoReturn:
 
 
 def _require_key() -> None:
-    g.client_key = None
+    g.client_key = g.key_fingerprint = None
     if _is_open_path() or _is_cors_preflight():
         return
     failures: FailedKeyLimit | None = current_app.extensions.get("failed_key_limit")
@@ -149,6 +149,7 @@ def _require_key() -> None:
             )
         )
     g.client_key = client_id(presented)
+    g.key_fingerprint = fingerprint(presented)  # names the key in change history
 
 
 _COMMON_HEADERS = (

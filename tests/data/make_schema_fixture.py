@@ -37,6 +37,7 @@ RELEASED: dict[int, tuple[str, str]] = {
     2: ("ffa5266", "db"),  # the main line just before f9e8fcf merged version 3 (62f7df9)
     3: ("1931d4f", "customers.stores.sqlite"),  # just before e2faa37 merged version 4 (1278e86)
     4: ("0c4bbb4", "customers.stores.sqlite"),  # just before version 5 (erasure's index) merged
+    5: ("d76c241", "customers.stores.sqlite"),  # just before version 6 (the change history) merged
 }
 
 # Several customers, with and without a phone and a business ID, names beyond ASCII.

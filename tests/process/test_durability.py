@@ -216,3 +216,58 @@ def test_a_stop_signal_lets_in_flight_requests_finish(
             server.kill_hard()
     assert [answer.status_code for answer in answers] == [200]
     assert answers[0].json()["businessId"] == BUSINESS_ID
+
+
+def changing_load(url: str, acknowledged: dict[str, int], stop: threading.Event, tag: str) -> None:
+    """Create a customer, then change it until the server dies; remember each version
+    acknowledged."""
+    with requests.Session() as session:
+        try:
+            made = session.post(
+                f"{url}/customers", json={"name": tag, "email": f"{tag}@example.com"}, timeout=5
+            )
+            if made.status_code != 201:
+                return
+            customer_id = made.json()["id"]
+            acknowledged[customer_id] = 1
+            serial = 0
+            while not stop.is_set():
+                serial += 1
+                changed = session.patch(
+                    f"{url}/customers/{customer_id}", json={"name": f"{tag} {serial}"}, timeout=5
+                )
+                if changed.status_code == 200:
+                    acknowledged[customer_id] = int(changed.headers["ETag"].strip('"'))
+        except requests.RequestException:
+            return
+
+
+@pytest.mark.slow
+def test_kill_9_during_changes_leaves_each_change_with_its_history_entry(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "customers.db"
+    rng = random.Random(20261207)
+    for round_number in range(3):
+        acknowledged: dict[str, int] = {}
+        # GIVEN a server under a load of changes, WHEN it is killed with SIGKILL
+        kill_during(database, changing_load, acknowledged, f"h{round_number}", rng)
+
+        # THEN every customer's entries are exactly its versions 1..current: no change
+        # without its entry, no entry without its change; and every acknowledged
+        # version is there
+        with sqlite3.connect(database) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            versions = dict(connection.execute("SELECT id, version FROM customers"))
+            entries: dict[str, list[int]] = {}
+            for customer_id, version in connection.execute(
+                "SELECT customer_id, version FROM customer_history ORDER BY customer_id, version"
+            ):
+                entries.setdefault(customer_id, []).append(version)
+        connection.close()
+        assert entries == {
+            customer_id: list(range(1, version + 1)) for customer_id, version in versions.items()
+        }
+        for customer_id, version in acknowledged.items():
+            assert versions[customer_id] >= version, customer_id
+        assert sum(acknowledged.values()) > 20  # the load really ran

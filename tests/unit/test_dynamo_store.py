@@ -102,6 +102,7 @@ def test_from_settings_creates_its_table(
             "DYNAMODB_CREATE_TABLE": True,
             "AWS_REGION": REGION,
             "AWS_ENDPOINT_URL": moto_endpoint,
+            "HISTORY_RETENTION_DAYS": 365,
         }
     )
     try:

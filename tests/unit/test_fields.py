@@ -112,7 +112,9 @@ class _RacedStore:
             raise CustomerNotFound(customer_id)
         return type("Record", (), dict(self.record))()
 
-    def update(self, customer_id: str, *, changes: Any, expected_version: Any = None) -> Any:
+    def update(
+        self, customer_id: str, *, changes: Any, expected_version: Any = None, by: Any = None
+    ) -> Any:
         if self.races:
             self.races -= 1
             self.record = self.record | {"version": self.record["version"] + 1}

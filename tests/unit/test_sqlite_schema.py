@@ -18,6 +18,7 @@ from db import (
     IdempotencyLimits,
     IdempotencyRecord,
     ListQuery,
+    retention_cutoff,
 )
 
 # The layout of schema version 1, as files made by earlier releases hold it.
@@ -260,3 +261,47 @@ def test_timestamps_are_fixed_width_rfc3339_utc_with_microseconds() -> None:
         parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
         assert parsed.strftime("%Y-%m-%dT%H:%M:%S.%fZ") == stamp
     assert stamps == sorted(stamps)
+
+
+def test_a_version_5_file_gains_the_history_table(tmp_path: Path) -> None:
+    path = tmp_path / "v5.db"
+    db.SqliteStore(str(path)).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE customer_history")
+        conn.execute("PRAGMA user_version = 5")
+    conn.close()
+    store = db.SqliteStore(str(path))
+    record = store.create(name="V", email="v@example.com", phone=None, business_id=None)
+    assert [e.action for e in store.history_page(record.id, limit=5, after=None).items] == [
+        "created"
+    ]
+    store.close()
+    assert user_version(path) == SCHEMA_VERSION
+
+
+def test_entries_past_their_retention_are_not_shown_and_purged_by_the_next_write(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    store = db.SqliteStore(str(path), history_retention_days=30)
+    old = store.create(name="O", email="o@example.com", phone=None, business_id=None)
+    store.update(old.id, changes={"name": "O2"})
+    # GIVEN the first entry dated 31 days ago
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE customer_history SET at = ? WHERE version = 1", (retention_cutoff(31),)
+        )
+    conn.close()
+    # THEN it is not shown, and a store's first write (of any customer) purges it, as
+    # does one every PURGE_INTERVAL after
+    assert [e.version for e in store.history_page(old.id, limit=5, after=None).items] == [2]
+    store.close()
+    store = db.SqliteStore(str(path), history_retention_days=30)
+    store.create(name="N", email="n@example.com", phone=None, business_id=None)
+    with sqlite3.connect(path) as conn:
+        left = conn.execute(
+            "SELECT version FROM customer_history WHERE customer_id = ?", (old.id,)
+        ).fetchall()
+    conn.close()
+    store.close()
+    assert left == [(2,)]

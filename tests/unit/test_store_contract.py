@@ -464,3 +464,23 @@ def test_expired_records_make_room(store: CustomerStore) -> None:
         assert store.claim_idempotency_key(claim, now=later, limits=LIMITS) is None
     with pytest.raises(IdempotencyKeysExhausted):
         store.claim_idempotency_key(owned("a", "k5", now=later), now=later, limits=LIMITS)
+
+
+def test_a_delete_takes_the_customers_history_with_it(store: CustomerStore) -> None:
+    # GIVEN a customer with three entries
+    record = store.create(name="H", email="h@example.com", phone=None, business_id=None)
+    store.update(record.id, changes={"name": "H2"})
+    store.update(record.id, changes={"phone": "+358 1"}, action="replaced")
+    assert [e.version for e in store.history_page(record.id, limit=10, after=None).items] == [
+        1,
+        2,
+        3,
+    ]
+    # WHEN it is deleted, and a customer with the same id imported again
+    store.delete(record.id)
+    with pytest.raises(CustomerNotFound):
+        store.history_page(record.id, limit=10, after=None)
+    assert store.insert_many([record]) == []
+    # THEN only the import is in its history: the old entries went with the delete
+    (entry,) = store.history_page(record.id, limit=10, after=None).items
+    assert (entry.version, entry.action, entry.actor) == (1, "imported", "cli")
