@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, current_app
 
 from business_client import BusinessError, BusinessNotFound
-from customers.view_helpers import find, query_args, validated
+from customers.request_input import query_args, validated
+from customers.store_access import find
 from customers.web.errors import business_problem
 from customers.web.jsonio import json_response
 from customers.web.problems import NotFound

@@ -30,7 +30,7 @@ from customers.idempotency import VALID_KEY
 from customers.paging import CURSOR_FORM
 from customers.preconditions import READABLE
 from customers.routes import DEFAULT_LIMIT, MAX_LIMIT
-from customers.view_helpers import MAX_ID_LENGTH
+from customers.store_access import MAX_ID_LENGTH
 from customers.web.problems import PROBLEM_JSON, TYPE_PREFIX, NotFound
 
 bp = Blueprint("docs", __name__)

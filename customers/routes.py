@@ -14,18 +14,10 @@ from flask import Blueprint, Response, request
 from customers.businesses import customer_with_business
 from customers.idempotency import idempotent, recorded
 from customers.paging import InvalidCursor, decode_cursor, encode_cursor
-from customers.preconditions import read_entity_tags
-from customers.view_helpers import (
-    checked_id,
-    customer_response,
-    etag_of,
-    expected_version,
-    find,
-    json_body,
-    query_args,
-    store,
-    validated,
-)
+from customers.preconditions import etag_of, expected_version, read_entity_tags
+from customers.request_input import json_body, query_args, validated
+from customers.store_access import checked_id, find, store
+from customers.web.jsonio import json_response
 from customers.web.problems import PreconditionFailed, ValidationFailed, field_errors
 from db import CustomerRecord, ListQuery
 
@@ -51,6 +43,13 @@ def parse_limit(raw: str | None) -> int:
             errors=field_errors([("limit", f"must be an integer from 1 to {MAX_LIMIT}")]),
         )
     return int(raw)
+
+
+def customer_response(record: CustomerRecord, status: int = 200) -> Response:
+    """The customer and its ETag."""
+    response = json_response(record.to_public(), status)
+    response.set_etag(etag_of(record))
+    return response
 
 
 def created_response(record: CustomerRecord) -> Response:

@@ -27,7 +27,7 @@ from customers.openapi import MERGE_PATCH
 from customers.paging import CURSOR_FORM
 from customers.preconditions import READABLE
 from customers.schemas import BUSINESS_ID_FORMAT, CustomerCreate, Email
-from customers.view_helpers import MAX_ID_LENGTH
+from customers.store_access import MAX_ID_LENGTH
 from customers.web import problems
 from customers.web.problems import PROBLEM_JSON, TYPE_PREFIX
 from customers.web.security import OPEN_PATHS

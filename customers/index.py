@@ -1,13 +1,13 @@
-"""The service's own routes: the base URL, which points at the rest, and liveness."""
+"""The routes at the service's root: `GET /`, which points at the rest, and `GET /health`."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from customers.view_helpers import store
+from customers.store_access import store
 from customers.web.jsonio import json_response
 
-bp = Blueprint("service", __name__)
+bp = Blueprint("index", __name__)
 
 
 @bp.get("/")

@@ -1,0 +1,37 @@
+"""The app's customer store, and the customer lookup the views share.
+
+A lookup raises the store's own CustomerNotFound, which `customers.web.errors` turns
+into the 404 problem, so a view reads as parse, validate, call the store, answer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import current_app
+
+from db import CustomerNotFound
+
+if TYPE_CHECKING:
+    from db import CustomerRecord, CustomerStore
+
+# Longer than any id the stores make: such an id is a 404 without asking the store.
+MAX_ID_LENGTH = 64
+
+
+def store() -> CustomerStore:
+    """The app's customer store."""
+    customer_store: CustomerStore = current_app.extensions["customer_store"]
+    return customer_store
+
+
+def checked_id(customer_id: str) -> str:
+    """`customer_id`, or CustomerNotFound when it is longer than any id the store makes."""
+    if len(customer_id) > MAX_ID_LENGTH:
+        raise CustomerNotFound(customer_id)
+    return customer_id
+
+
+def find(customer_id: str) -> CustomerRecord:
+    """The customer with this id; raises CustomerNotFound."""
+    return store().get(checked_id(customer_id))
