@@ -3,7 +3,7 @@
 Items (partition key `pk` only):
   CUSTOMER#<id>  id, name, email, phone?, businessId?, createdAt, updatedAt, version (N),
                  listPk = "CUSTOMERS", listSk = "<createdAt>#<id>"
-  EMAIL#<key>    customerId: the claim on an address, `key` being `db.email_key(email)`
+  EMAIL#<key>    customerId: the claim on an email address, `key` being `db.email_key(email)`
   IDEMPOTENCY#<scope>#<key>
                  fingerprint, token, expiresAt (N, epoch seconds: the table's TTL attribute),
                  owner?, countedIn? (N), and once answered status (N), headers, body (B),
@@ -197,7 +197,8 @@ def _customer_key(customer_id: str) -> dict[str, AttributeValueTypeDef]:
     return {"pk": _s(pk)}
 
 
-def _email_key(email: str) -> dict[str, AttributeValueTypeDef]:
+def _email_claim_key(email: str) -> dict[str, AttributeValueTypeDef]:
+    """The key of EMAIL#<key>, the item by which one customer claims an email address."""
     return {"pk": _s(f"EMAIL#{email_key(email)}")}
 
 
@@ -259,7 +260,8 @@ def _claim_lost(item: Item | None, ours: IdempotencyRecord) -> ClaimLost:
     return ClaimLost(_idempotency_record(item, ours.scope, ours.key) if item else None)
 
 
-def _claim_pk(record: CustomerRecord) -> str:
+def _email_claim_pk(record: CustomerRecord) -> str:
+    """The `pk` of the customer's email claim (see `_email_claim_key`)."""
     return f"EMAIL#{email_key(record.email)}"
 
 
@@ -360,7 +362,7 @@ class DynamoStore:
         items: list[TransactWriteItemTypeDef] = [
             # A fresh uuid4 does not collide; the condition makes sure of it.
             {"Put": self._put(_item(record), "attribute_not_exists(#pk)")},
-            {"Put": self._claim(email, record.id)},
+            {"Put": self._claim_email(email, record.id)},
         ]
         answered = idempotency(record) if idempotency is not None else None
         if answered is not None:
@@ -425,7 +427,7 @@ class DynamoStore:
         self, email: str, *, after: tuple[str, str] | None, business_id: str | None
     ) -> Page:
         claim = self._client.get_item(
-            TableName=self.table_name, Key=_email_key(email), ConsistentRead=True
+            TableName=self.table_name, Key=_email_claim_key(email), ConsistentRead=True
         ).get("Item")
         try:
             record = self._read(claim["customerId"]["S"]) if claim else None
@@ -462,7 +464,7 @@ class DynamoStore:
         values |= {":now": _s(now), ":one": {"N": "1"}}
         # Without it UpdateItem would create a missing customer.
         condition = "attribute_exists(#pk)"
-        # A new email: the claim to release depends on the current address. Read it, then
+        # A new email: the claim to release depends on the current email. Read it, then
         # write only if the version is still the one read; if not, retry, or 412 when the
         # caller expected a version.
         old = self._read(customer_id) if "email" in changes else None
@@ -498,8 +500,8 @@ class DynamoStore:
         try:
             self._transact(
                 {"Update": cast("UpdateTypeDef", spec)},
-                {"Put": self._claim(new_email, customer_id)},
-                self._release(old),
+                {"Put": self._claim_email(new_email, customer_id)},
+                self._release_email(old),
             )
         except ClientError as exc:
             reasons = _reasons(exc)
@@ -538,7 +540,7 @@ class DynamoStore:
             }
         }
         try:
-            self._transact(delete, self._release(old))
+            self._transact(delete, self._release_email(old))
         except ClientError as exc:
             reason = _reasons(exc)[0]
             if _failed(reason):
@@ -670,7 +672,7 @@ class DynamoStore:
         items: list[TransactWriteItemTypeDef] = []
         for record in records:
             items.append({"Put": self._put(_item(record), "attribute_not_exists(#pk)")})
-            items.append({"Put": self._claim(record.email, record.id)})
+            items.append({"Put": self._claim_email(record.email, record.id)})
         try:
             self._transact(*items)
         except ClientError as exc:
@@ -690,21 +692,25 @@ class DynamoStore:
 
     def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
         found = self._existing(
-            [key for record in records for key in (f"CUSTOMER#{record.id}", _claim_pk(record))]
+            [
+                key
+                for record in records
+                for key in (f"CUSTOMER#{record.id}", _email_claim_pk(record))
+            ]
         )
         conflicts = []
         for index, record in enumerate(records):
             id_taken = f"CUSTOMER#{record.id}" in found
-            email_taken = _claim_pk(record) in found
+            email_taken = _email_claim_pk(record) in found
             if id_taken or email_taken:
                 conflicts.append(Conflict(index, ("id",) * id_taken + ("email",) * email_taken))
         return conflicts
 
     def _taken(self, record: CustomerRecord) -> tuple[str, ...]:
         """Which of the record's keys are stored, read strongly consistently."""
-        found = self._existing([f"CUSTOMER#{record.id}", _claim_pk(record)])
+        found = self._existing([f"CUSTOMER#{record.id}", _email_claim_pk(record)])
         return ("id",) * (f"CUSTOMER#{record.id}" in found) + ("email",) * (
-            _claim_pk(record) in found
+            _email_claim_pk(record) in found
         )
 
     def _existing(self, pks: Sequence[str]) -> set[str]:
@@ -768,9 +774,9 @@ class DynamoStore:
             "ExpressionAttributeNames": {"#pk": "pk"},
         }
 
-    def _claim(self, email: str, customer_id: str) -> PutTypeDef:
+    def _claim_email(self, email: str, customer_id: str) -> PutTypeDef:
         """The Put of EMAIL#<key>: its condition is the uniqueness check itself."""
-        item = _email_key(email) | {"customerId": _s(customer_id)}
+        item = _email_claim_key(email) | {"customerId": _s(customer_id)}
         return self._put(item, "attribute_not_exists(#pk)")
 
     def _hold(self, item: dict[str, AttributeValueTypeDef], *, now: int) -> PutTypeDef:
@@ -796,12 +802,12 @@ class DynamoStore:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
-    def _release(self, old: CustomerRecord) -> TransactWriteItemTypeDef:
-        """The Delete of the customer's claim on its current address."""
+    def _release_email(self, old: CustomerRecord) -> TransactWriteItemTypeDef:
+        """The Delete of the customer's claim on its current email."""
         return {
             "Delete": {
                 "TableName": self.table_name,
-                "Key": _email_key(old.email),
+                "Key": _email_claim_key(old.email),
                 # Only our own claim; with the version check beside it this always holds.
                 "ConditionExpression": "customerId = :id",
                 "ExpressionAttributeValues": {":id": _s(old.id)},
