@@ -18,7 +18,7 @@ from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from business_client import BusinessClient
-from customers import businesses, cli, index, openapi, routes
+from customers import businesses, cli, docs_page, index, openapi, routes
 from customers.config import DEFAULTS, SERVER_THREADS, check_settings, settings_from_env
 from customers.stores import open_store
 from customers.stores.sqlite import is_in_memory
@@ -126,6 +126,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(businesses.bp)
     app.register_blueprint(index.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(docs_page.bp)
 
     app.cli.add_command(cli.commands)  # flask customers import|export
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from flask import request
 
+from customers.openapi_parts import pattern
 from customers.store_access import find
 from customers.web.problems import PreconditionFailed
 from db import MAX_VERSION
@@ -38,6 +39,18 @@ _ONE_TAG = re.compile(_TAG)
 # Every readable field value: `*` or a tag list. The OpenAPI document publishes it as the
 # pattern of If-Match and If-None-Match.
 READABLE = re.compile(rf"[ \t]*\*[ \t]*|{_TAG_LIST.pattern}")
+# What the OpenAPI document says a client may send: the readable values. Any other is read
+# as matching no ETag (412).
+ENTITY_TAGS = {"type": "string", "pattern": pattern(READABLE), "examples": ['"1"']}
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "Act only if the customer still has one of these ETags (`*`: any); else 412."
+    " Strong tags only match: `W/` tags never do.",
+    "schema": ENTITY_TAGS,
+}
+STALE = ("412", "If-Match names no current version; nothing changed.", "precondition-failed")
 # The ETag of a version: its decimal digits, without leading zeros (see etag_of).
 VERSION_TAG = re.compile(r"[1-9][0-9]{0,18}")
 

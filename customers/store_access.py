@@ -17,6 +17,15 @@ if TYPE_CHECKING:
 
 # Longer than any id the stores make: such an id is a 404 without asking the store.
 MAX_ID_LENGTH = 64
+# What the OpenAPI document says of the path's id, and of the 404 when no customer has it.
+CUSTOMER_ID = {
+    "name": "customerId",
+    "in": "path",
+    "required": True,
+    "description": "The id the service gave the customer (longer ids are never given: 404).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+}
+NO_CUSTOMER = ("404", "No customer has this id.", "not-found")
 
 
 def store() -> CustomerStore:
