@@ -77,14 +77,19 @@ handler = make_lambda_handler(app)
 )
 
 
-def runtime_python() -> Path:
-    """The runtime virtualenv's interpreter, made (again) when requirements.txt changed."""
-    requirements = [
+def runtime_requirements() -> list[str]:
+    """requirements.txt as the Lambda package installs it."""
+    return [
         line
         for line in (ROOT / "requirements.txt").read_text().splitlines()
         # the server for `make run` and its event loop; not on Lambda
         if not line.startswith(("granian==", "uvloop=="))
     ]
+
+
+def runtime_python() -> Path:
+    """The runtime virtualenv's interpreter, made (again) when requirements.txt changed."""
+    requirements = runtime_requirements()
     digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()
     stamp = RUNTIME_VENV / ".requirements.sha256"
     python = RUNTIME_VENV / "bin" / "python"
