@@ -4,27 +4,34 @@ A view and what the document says of it sit together; `customers.openapi` assemb
 the document from the views the app serves, and refuses a route whose view declares
 nothing (`undocumented` marks the few files served that are not part of the API).
 
-Why a decorator of our own and not apiflask 3.1 or flask-openapi3 4.3, measured with
-`python -m bench.openapi_declarations` (2 cores, medians of alternating runs):
+Why a decorator of our own and not apiflask 3.1.2 or flask-openapi3 4.3.2, measured with
+`python -m bench.openapi_declarations` and `python -m bench.cold_start` on 2 shared cores
+(fastest runs, which other work on the machine disturbs least; medians run 2x higher):
 
-- Cold start. `import apiflask` adds about 80 ms to a fresh interpreter that already
-  imported the service (marshmallow, apispec, webargs, flask-httpauth), and
-  `import flask_openapi3` about 60 ms (pydantic, which the service otherwise leaves to
-  the first request that validates something); this module adds under 1 ms.
-- Per request. Both wrap every view: flask-openapi3 validates the path, query and
-  headers through pydantic models before each call (+20 µs on a bare route), and
-  APIFlask's own dispatch adds about 10 µs. `documented` returns the view unchanged.
-- What they can say. Both take raw response objects, so problem responses, links and
-  required headers pass through them untouched: they would add nothing there. What
-  they make themselves is what this document must not say: a body only as
-  `application/json` (no `application/merge-patch+json`, no description, no named
-  examples), parameters from a model as `anyOf [.., null]` with `default: null` and a
-  `title` (a generator reads the default as "absent is null"), path parameters under
-  the view's argument name (`customer_id`, where the API says `customerId`), and
-  responses the service never sends (flask-openapi3's 422 `ValidationError`;
-  APIFlask's `HTTPError` 401/404/422 unless switched off). And both take over request
-  parsing and error answers, which the service does itself (strict JSON, RFC 9457
-  problems, 400 not 422).
+- Cold start. After `import app`, `import apiflask` takes another 170-270 ms
+  (marshmallow, apispec, webargs, pydantic) and `import flask_openapi3` 180-210 ms
+  (pydantic, which the service leaves to the first request that validates something):
+  about as long again as the whole service's import (190 ms), so either would nearly
+  double a Lambda cold start (bench.cold_start: 193 ms before the views carried their
+  descriptions, 198 ms after, within the noise; `import app` 189 ms before, 188 after).
+  This module and `customers.openapi_parts` import in under 3 ms.
+- Per request. A GET with a path parameter, as WSGI: 82 µs on Flask with `documented`,
+  which returns the view as it is; +2 to +5 µs on APIFlask (`@app.doc` only); +13 to
+  +23 µs on flask-openapi3, which validates the path, query and headers through its
+  models before every call.
+- What they can say. Both take raw response objects, so problem responses and required
+  headers pass through (APIFlask drops a raw response's `links`, and adds an `HTTPError`
+  JSON body to the 401). What they make themselves is what this document must not say:
+  a body only as `application/json` (no `application/merge-patch+json`, no description;
+  APIFlask drops `required` too), parameters from a model as `anyOf [.., null]` with
+  `default: null` and a `title` (a generator reads the default as "absent is null"),
+  APIFlask's path parameter under the view's argument name (`customer_id`, where the API
+  says `customerId`) without its description or length, and a 422 `ValidationError` the
+  service never sends (flask-openapi3). flask-openapi3 cannot take the service's own
+  business-ID type as a path parameter at all: it moves the schema's `examples` list
+  into the Parameter object, which wants a map, and fails at start. And both would take
+  over request parsing and error answers, which the service does itself (strict JSON,
+  RFC 9457 problems, 400 not 422).
 
 So the decorator only records plain OpenAPI objects, built from the shared parts in
 `customers.openapi_parts`. What the pydantic models give (a field's schema, the named
