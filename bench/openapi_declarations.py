@@ -22,35 +22,16 @@ Printed:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
-from bench.cold_start import ROOT, runtime_requirements
+from bench.cold_start import ROOT, runtime_python
 
 VENV = ROOT / "bench" / ".openapi-venv"
 LIBRARIES = ("apiflask==3.1.2", "flask-openapi3==4.3.2")
-
-
-def libraries_python() -> Path:
-    """The interpreter of a virtualenv with the runtime requirements and both libraries."""
-    requirements = [*runtime_requirements(), *LIBRARIES]
-    digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()
-    stamp = VENV / ".requirements.sha256"
-    python = VENV / "bin" / "python"
-    if not stamp.exists() or stamp.read_text() != digest:
-        print(f"making {VENV.relative_to(ROOT)} ...", flush=True)
-        venv.EnvBuilder(clear=True, with_pip=True).create(VENV)
-        listed = VENV / "requirements.txt"
-        listed.write_text("\n".join(requirements) + "\n")
-        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        subprocess.run([*pip, "-r", str(listed)], check=True)
-        stamp.write_text(digest)
-    return python
 
 
 def _run(python: Path, source: str) -> str:
@@ -286,7 +267,7 @@ def what_they_say(python: Path) -> dict[tuple[str, str], list[str] | str]:
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
-    python = libraries_python()
+    python = runtime_python(VENV, LIBRARIES)
     imports = import_costs(python, runs)
     print(f"import after `import app`, {runs} fresh interpreters each, median and fastest:")
     for name, (median, fastest) in imports.items():
