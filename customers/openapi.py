@@ -325,7 +325,10 @@ def _paths(app: Flask, from_models: dict[str, dict[str, Any]]) -> dict[str, Any]
         item = paths.setdefault(path, {})
         # A path parameter is the path's: every method on it shares it.
         if in_path and item.setdefault("parameters", in_path) != in_path:
-            raise ValueError(f"{path}: {declared.operation_id} declares its id unlike the rest")
+            raise ValueError(
+                f"{path}: {declared.operation_id} declares the path's parameters unlike the"
+                " other methods"
+            )
         others = [p for p in operation.parameters if p["in"] != "path"]
         item[methods[0].lower()] = _operation(path, operation, others)
     return paths

@@ -1,7 +1,8 @@
 """The customers resource: its blueprint and views (parse, validate, call the store, answer).
 
 Store errors (not found, email taken, version mismatch) pass through the views and
-become problems in `customers.web.errors`.
+become problems in `customers.web.errors`. Each view carries its own OpenAPI operation
+(`@documented`), which `customers.openapi` puts in the document.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ JSON_TYPES = frozenset({JSON})
 PATCH_TYPES = frozenset({JSON, MERGE_PATCH})
 # Left as they are in a query string, as Werkzeug's URL building does (WHATWG URL spec).
 QUERY_SAFE = "!$'()*,/:;?@"
+# The document's 409 of a change that would give the customer another's email.
 TAKEN = ("409", "Another customer already uses this email; nothing changed.", "email-taken")
 
 
