@@ -137,4 +137,4 @@ lock: $(VENV)/.dev-installed
 	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements-sam.txt requirements-sam.in
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) bench/.runtime-venv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) bench/.runtime-venv bench/.openapi-venv .pytest_cache .mypy_cache .ruff_cache

@@ -25,7 +25,7 @@ from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from business_client import BusinessClient
-from customers import businesses, cli, openapi, routes, service
+from customers import businesses, cli, docs_page, index, openapi, routes
 from customers.config import (
     DEFAULTS,
     SERVER_THREADS,
@@ -160,8 +160,9 @@ def _build(config: Mapping[str, Any] | None, *, serving: bool) -> Flask:
     # base URL, which points at the rest.
     app.register_blueprint(routes.bp)
     app.register_blueprint(businesses.bp)
-    app.register_blueprint(service.bp)
+    app.register_blueprint(index.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(docs_page.bp)
 
     app.cli.add_command(cli.commands)  # flask customers import|export
     app.cli.add_command(cli.init_db_command)  # flask init-db

@@ -77,21 +77,22 @@ handler = make_lambda_handler(app)
 )
 
 
-def runtime_python() -> Path:
-    """The runtime virtualenv's interpreter, made (again) when requirements.txt changed."""
+def runtime_python(place: Path = RUNTIME_VENV, extra: tuple[str, ...] = ()) -> Path:
+    """The interpreter of a virtualenv at `place` holding requirements.txt as the Lambda
+    package installs it, plus `extra`; made (again) when either changed."""
     requirements = [
         line
         for line in (ROOT / "requirements.txt").read_text().splitlines()
         # the server for `make run` and its event loop; not on Lambda
         if not line.startswith(("granian==", "uvloop=="))
-    ]
+    ] + list(extra)
     digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()
-    stamp = RUNTIME_VENV / ".requirements.sha256"
-    python = RUNTIME_VENV / "bin" / "python"
+    stamp = place / ".requirements.sha256"
+    python = place / "bin" / "python"
     if not stamp.exists() or stamp.read_text() != digest:
-        print(f"making {RUNTIME_VENV.relative_to(ROOT)} from requirements.txt ...", flush=True)
-        venv.EnvBuilder(clear=True, with_pip=True).create(RUNTIME_VENV)
-        listed = RUNTIME_VENV / "requirements.txt"
+        print(f"making {place.relative_to(ROOT)} from requirements.txt ...", flush=True)
+        venv.EnvBuilder(clear=True, with_pip=True).create(place)
+        listed = place / "requirements.txt"
         listed.write_text("\n".join(requirements) + "\n")
         pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
         subprocess.run([*pip, "-r", str(listed)], check=True)

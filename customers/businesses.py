@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, current_app
 
 from business_client import BusinessError, BusinessNotFound
-from customers.view_helpers import find, query_args, validated
+from customers.documented import documented, examples, field_schema
+from customers.openapi_parts import (
+    HEADER_RETRY_AFTER_SENT,
+    content,
+    data_errors,
+    problem,
+    problems,
+    ref,
+)
+from customers.request_input import query_args, validated
+from customers.store_access import CUSTOMER_ID, find
 from customers.web.errors import business_problem
 from customers.web.jsonio import json_response
 from customers.web.problems import NotFound
@@ -23,6 +33,24 @@ if TYPE_CHECKING:
     from db import CustomerRecord
 
 bp = Blueprint("businesses", __name__)
+
+# What both lookups answer: the company, or the register's failure.
+COMPANY = {
+    "200": {
+        "description": "The company.",
+        "content": content(ref("Business"), examples=examples("business")),
+    }
+}
+REGISTER_FAILED = {
+    "502": problem("The business register failed.", "upstream-error"),
+    "503": problem(
+        "The business register is unavailable, the breaker is open, or too many lookups wait"
+        " on it.",
+        "upstream-unavailable",
+        **{"Retry-After": HEADER_RETRY_AFTER_SENT},
+    ),
+    "504": problem("The business register did not answer in time.", "upstream-timeout"),
+}
 
 
 def lookup(business_id: str) -> Business:
@@ -50,6 +78,29 @@ def business_response(business: Business) -> Response:
 
 
 @bp.get("/businesses/<business_id>")
+@documented(
+    "getBusiness",
+    tag="businesses",
+    summary="Look a company up",
+    description="The company with this business ID in the Finnish business register, in the"
+    " service's own shape. An invalid ID is a 400 and no lookup is made.",
+    parameters=[
+        {
+            "name": "businessId",
+            "in": "path",
+            "required": True,
+            "description": "A Finnish business ID, checked and trimmed as the"
+            " customer's `businessId` is; an invalid one is a 400.",
+            "schema": field_schema("businessId"),
+        }
+    ],
+    responses={
+        **COMPANY,
+        **problems(("404", "No company has this business ID.", "not-found")),
+        **data_errors(body=False, query=True),
+        **REGISTER_FAILED,
+    },
+)
 def get_business(business_id: str) -> Response:
     """Look a company up in the Finnish business register by its business ID."""
     from customers.schemas import BusinessLookup  # pydantic, on the first lookup only
@@ -62,6 +113,25 @@ def get_business(business_id: str) -> Response:
 
 
 @bp.get("/customers/<customer_id>/business")
+@documented(
+    "getCustomerBusiness",
+    tag="businesses",
+    summary="Get a customer's company",
+    description="The company of the customer's business ID, from the business register.",
+    parameters=[CUSTOMER_ID],
+    responses={
+        **COMPANY,
+        **problems(
+            (
+                "404",
+                "No such customer, no business ID, or no such company; `detail` says which.",
+                "not-found",
+            )
+        ),
+        **data_errors(body=False, query=True),
+        **REGISTER_FAILED,
+    },
+)
 def get_customer_business(customer_id: str) -> Response:
     """The company of the customer's business ID."""
     query_args()

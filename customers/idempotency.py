@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from customers.openapi_parts import pattern
 from customers.web.problems import (
     CustomerDeleted,
     IdempotencyKeyInUse,
@@ -72,6 +73,29 @@ RECORDED_HEADERS = ("Content-Type", "Location", "ETag")
 SHARED_SCOPE = "-"  # without API keys: one client
 # Printable ASCII, no control characters; the OpenAPI document publishes this form.
 VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+
+# What the OpenAPI document says of the header and of a replayed answer.
+KEY_PARAMETER = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": (
+        "A key of the client's choosing (a UUID, say) that makes retries safe: the first"
+        " answer is recorded for 24 hours when the store decided it (201, 409 email taken),"
+        " and a retry with the same key and body gets it again; a request refused before"
+        " that (400, 413, 415) keeps nothing and runs again. The same key with another body"
+        " is a 422; while the first request runs, a 409 with `Retry-After`; once the customer"
+        " it created is deleted, a 410. A client's live"
+        " keys, and all clients', are bounded: past the bound a new key is a 429 or 503."
+    ),
+    "schema": {"type": "string", "pattern": pattern(VALID_KEY)},
+}
+REPLAYED = {
+    REPLAYED_HEADER: {
+        "description": f"`true` on the recorded answer to an earlier request with this {HEADER}.",
+        "schema": {"type": "string", "const": "true"},
+    }
+}
 
 
 def parse_key(value: str) -> str:

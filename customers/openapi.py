@@ -1,5 +1,5 @@
-"""The OpenAPI 3.1 document, built from the same pydantic models that check requests,
-and the Swagger UI page that shows it with assets served from this service.
+"""The OpenAPI 3.1 document, assembled from what the views the app serves declare
+(`customers.documented`) and the pydantic models that check requests.
 
 The document is a contract that tools read: generated clients, Spectral and Redocly
 (`make e2e` lints it), Swagger UI and schemathesis. So it is the same whether keys are
@@ -11,51 +11,42 @@ It says only what the server means: no `default` on a request member (a generato
 reads one as "absent is this value"), one schema per answer, each parameter with the
 form the server checks (read from the declaration the server checks it with), as
 `required` every header that is always sent, and examples that are real answers.
+
+Here: what no one view says. The info, tags and security schemes; each operation's
+`security`, from the routes the key check leaves open; the `X-Request-ID` every
+response carries; the schemas from the models; the problem types and an example of
+each one the operations name. A route whose view declares nothing stops the build.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import re
-from functools import lru_cache
+from dataclasses import replace
+from functools import lru_cache, partial
 from http import HTTPStatus
-from importlib.util import find_spec
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from flask import Blueprint, Response, current_app, request, send_from_directory
+from flask import Blueprint, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
 
-from customers.idempotency import VALID_KEY
-from customers.openapi_examples import optional_fields
-from customers.paging import CURSOR_FORM
-from customers.preconditions import READABLE
-from customers.routes import DEFAULT_LIMIT, MAX_LIMIT
-from customers.view_helpers import MAX_ID_LENGTH
-from customers.web.problems import PROBLEM_JSON, TYPE_PREFIX, NotFound
-
-bp = Blueprint("docs", __name__)
-
-
-def _package_dir(name: str) -> Path:
-    """Where an installed package lives, found without importing it."""
-    spec = find_spec(name)
-    if spec is None or spec.origin is None:
-        raise RuntimeError(f"{name} is not installed")
-    return Path(spec.origin).parent
-
-
-# Found, not imported: flask-swagger-ui's module (a blueprint this service does not use)
-# would only add to the cold start; its `dist` files are what /docs serves.
-SWAGGER_UI_DIR = _package_dir("flask_swagger_ui") / "dist"
-SWAGGER_UI_ASSETS = frozenset(
-    {"swagger-ui.css", "index.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}
-    | {"favicon-32x32.png", "favicon-16x16.png"}
+from customers.documented import FromModels, Operation, documented, operation_of
+from customers.openapi_parts import (
+    HEADER_REQUEST_ID,
+    content,
+    open_errors,
+    ref,
 )
+from customers.web.problems import PROBLEM_JSON, TYPE_PREFIX
+from customers.web.security import OPEN_PATHS
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+bp = Blueprint("openapi", __name__)
+
 REF = "#/components/schemas/{model}"
-STORE_DOWN = "service-unavailable"
 API_VERSION = "1.0.0"
-MERGE_PATCH = "application/merge-patch+json"
+METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")
 
 # Every problem type the service sends: slug -> (status, when). The slugs are problems.py's.
 PROBLEM_TYPES: dict[str, tuple[int, str]] = {
@@ -120,738 +111,6 @@ SECURITY_SCHEMES = {
 }
 # Either scheme will do. An instance started without API_KEYS checks no key at all.
 KEY_REQUIRED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
-
-
-def _ref(name: str, kind: str = "schemas") -> dict[str, str]:
-    return {"$ref": f"#/components/{kind}/{name}"}
-
-
-def _json(
-    schema: dict[str, Any],
-    media: str = "application/json",
-    *,
-    examples: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    content: dict[str, Any] = {"schema": schema}
-    if examples:
-        content["examples"] = examples
-    return {media: content}
-
-
-def _header(description: str, *, required: bool = False, **schema: Any) -> dict[str, Any]:
-    """A response header; `required` when the service sends it on every such answer."""
-    header: dict[str, Any] = {"description": description, "schema": {"type": "string", **schema}}
-    if required:
-        header["required"] = True
-    return header
-
-
-def _pattern(form: re.Pattern[str]) -> str:
-    """A regex the server applies with `fullmatch`, as a JSON Schema pattern (anchored)."""
-    return f"^(?:{form.pattern})$"
-
-
-HEADER_REQUEST_ID = _header(
-    "The request's id: the client's when it is 1 to 128 of `[A-Za-z0-9._:-]`, else a new one.",
-    required=True,
-)
-ETAG_DESCRIPTION = 'The customer\'s current version, a strong tag such as `"3"`.'
-HEADER_ETAG = _header(ETAG_DESCRIPTION, required=True)
-HEADER_RETRY_AFTER = _header("Seconds to wait before trying again.", pattern="^[0-9]+$")
-HEADER_LINK = _header(
-    'RFC 8288 link to the next page, `</customers?...&cursor=...>; rel="next"`; absent on'
-    " the last page."
-)
-HEADER_NEXT_CURSOR = _header(
-    "The `cursor` of the next page (the same as in `Link`); absent on the last page."
-)
-RATE_LIMIT_HEADERS = {
-    "RateLimit-Limit": _header("Requests allowed per window."),
-    "RateLimit-Remaining": _header("Requests left in this window."),
-    "RateLimit-Reset": _header("Seconds until the window resets."),
-}
-
-
-def _problem(description: str, *slugs: str, **headers: Any) -> dict[str, Any]:
-    """A problem response; `slugs` are the problem types it can carry, shown as examples."""
-    types = ", ".join(f"`{TYPE_PREFIX}{slug}`" for slug in slugs)
-    return {
-        "description": f"{description} Problem type: {types}." if slugs else description,
-        "headers": headers,
-        "content": {
-            PROBLEM_JSON: {
-                "schema": _ref("Problem"),
-                "examples": {slug: _ref(slug, "examples") for slug in slugs},
-            }
-        },
-    }
-
-
-def _responses(ok: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
-    """`ok` and `errors`, each with the X-Request-ID every response carries."""
-    responses: dict[str, Any] = {**ok, **errors}
-    for response in responses.values():
-        response["headers"] = {**response.get("headers", {}), "X-Request-ID": HEADER_REQUEST_ID}
-    return responses
-
-
-RATE_LIMITED = (
-    "Too many requests: RATE_LIMIT counts per key across every route; without a key, per client"
-    " and per address block, and wrong keys count too"
-)
-
-
-def _data_errors(*, body: bool, query: bool, writes: bool = False) -> dict[str, Any]:
-    """What every data operation can answer besides its own errors.
-
-    A body is read under a deadline and a size limit; the key check runs before
-    anything else; rate limits (RATE_LIMIT) count each key; a write the DynamoDB store
-    keeps losing to concurrent changes of the customer is a 503.
-    """
-    errors: dict[str, Any] = {}
-    if body or query:
-        what = "The body or query is not valid" if body else "The query is not valid"
-        errors["400"] = _problem(
-            f"{what}; `errors` names each field.", "validation-error", "bad-request"
-        )
-    errors["401"] = _problem(
-        "No valid API key (when the service has keys).",
-        "unauthorized",
-        **{
-            "WWW-Authenticate": _header(
-                '`Bearer realm="customer-api"`, with an error if any.', required=True
-            )
-        },
-    )
-    if body:
-        errors["408"] = _problem("The body did not arrive in time.", "request-timeout")
-        errors["413"] = _problem("The body is larger than 64 KiB.", "body-too-large")
-        errors["415"] = _problem(
-            "The body is not JSON in UTF-8 of the media type given.", "unsupported-media-type"
-        )
-    errors["429"] = _problem(
-        f"{RATE_LIMITED}.",
-        "rate-limited",
-        **{"Retry-After": {**HEADER_RETRY_AFTER, "required": True}, **RATE_LIMIT_HEADERS},
-    )
-    errors["500"] = _problem("Unexpected failure.", "internal-error")
-    if writes:
-        errors["503"] = _problem(
-            "The store could not make the change for now (on DynamoDB: too many concurrent"
-            " changes of the customer); nothing changed, try again.",
-            STORE_DOWN,
-        )
-    return errors
-
-
-def _open_errors() -> dict[str, Any]:
-    """What an open route (no key, no rate limit) can answer besides its own answer."""
-    return {
-        "4XX": _problem("The request could not be read.", "bad-request"),
-        "500": _problem("Unexpected failure.", "internal-error"),
-    }
-
-
-def _operation(
-    operation_id: str,
-    tag: str,
-    summary: str,
-    description: str,
-    responses: dict[str, Any],
-    *,
-    security: list[dict[str, list[str]]],
-    parameters: list[dict[str, Any]] | None = None,
-    body: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    operation: dict[str, Any] = {
-        "operationId": operation_id,
-        "tags": [tag],
-        "summary": summary,
-        "description": description,
-        "security": security,
-    }
-    if parameters:
-        operation["parameters"] = parameters
-    if body is not None:
-        operation["requestBody"] = body
-    operation["responses"] = responses
-    return operation
-
-
-def _body(name: str, media: str, description: str, examples: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "required": True,
-        "description": description,
-        "content": _json(_ref(name), media, examples=examples),
-    }
-
-
-def _link(operation_id: str, description: str, *, if_match: bool) -> dict[str, Any]:
-    """A link to an operation on the customer in the answer, with its ETag as If-Match."""
-    parameters = {"customerId": "$response.body#/id"}
-    if if_match:
-        parameters["header.If-Match"] = "$response.header.ETag"
-    return {"operationId": operation_id, "parameters": parameters, "description": description}
-
-
-# From an answer that holds a customer and its ETag to what can be done with it next.
-CUSTOMER_LINKS = {
-    "getCustomer": _link("getCustomer", "The customer, by its `id`.", if_match=False),
-    "patchCustomer": _link(
-        "patchCustomer", "Change some fields, only if it is still this version.", if_match=True
-    ),
-    "replaceCustomer": _link(
-        "replaceCustomer", "Replace it, only if it is still this version.", if_match=True
-    ),
-    "deleteCustomer": _link(
-        "deleteCustomer", "Delete it, only if it is still this version.", if_match=True
-    ),
-}
-# The next page: its cursor, with the limit and filters of the page that gave it.
-NEXT_PAGE_LINKS = {
-    "nextPage": {
-        "operationId": "listCustomers",
-        "parameters": {
-            "cursor": "$response.header.Next-Cursor",
-            **{name: f"$request.query.{name}" for name in ("limit", "email", "businessId")},
-        },
-        "description": "The next page, while `Next-Cursor` is sent.",
-    }
-}
-
-
-def _customer_ok(
-    status: str, description: str, content: dict[str, Any], **headers: Any
-) -> dict[str, Any]:
-    return {
-        status: {
-            "description": description,
-            "headers": {"ETag": HEADER_ETAG, **headers},
-            "content": content,
-            "links": CUSTOMER_LINKS,
-        }
-    }
-
-
-# What `customers.preconditions` reads; any other value is read as matching no ETag (412).
-ENTITY_TAGS = {"type": "string", "pattern": _pattern(READABLE), "examples": ['"1"']}
-IF_MATCH = {
-    "name": "If-Match",
-    "in": "header",
-    "required": False,
-    "description": "Act only if the customer still has one of these ETags (`*`: any); else 412."
-    " Strong tags only match: `W/` tags never do.",
-    "schema": ENTITY_TAGS,
-}
-STALE = ("412", "If-Match names no current version; nothing changed.", "precondition-failed")
-NO_CUSTOMER = ("404", "No customer has this id.", "not-found")
-TAKEN = ("409", "Another customer already uses this email; nothing changed.", "email-taken")
-
-
-def _errors(*items: tuple[str, str, str]) -> dict[str, Any]:
-    return {status: _problem(description, slug) for status, description, slug in items}
-
-
-HEADER_REPLAYED = {
-    "description": "`true` on the recorded answer to an earlier request with this Idempotency-Key.",
-    "schema": {"type": "string", "const": "true"},
-}
-IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": (
-        "A key of the client's choosing (a UUID, say) that makes retries safe: the first"
-        " answer is recorded for 24 hours when the store decided it (201, 409 email taken),"
-        " and a retry with the same key and body gets it again; a request refused before"
-        " that (400, 413, 415) keeps nothing and runs again. The same key with another body"
-        " is a 422; while the first request runs, a 409 with `Retry-After`; once the customer"
-        " it created is deleted, a 410. A client's live"
-        " keys, and all clients', are bounded: past the bound a new key is a 429 or 503."
-    ),
-    "schema": {"type": "string", "pattern": _pattern(VALID_KEY)},
-}
-
-
-def _create_responses(customer: dict[str, Any]) -> dict[str, Any]:
-    """POST /customers: a customer, or the recorded answer replayed under Idempotency-Key."""
-    responses = _responses(
-        _customer_ok(
-            "201",
-            "Created; or, with `Idempotent-Replayed: true`, the recorded answer of the first"
-            " request with this `Idempotency-Key`.",
-            customer,
-            Location=_header("The new customer's path.", required=True),
-            **{"Idempotent-Replayed": HEADER_REPLAYED},
-        ),
-        {
-            **_data_errors(body=True, query=True, writes=True),
-            "409": _problem(
-                "Another customer already uses this email, or a request with this"
-                " `Idempotency-Key` is still running (see `Retry-After`).",
-                "email-taken",
-                "idempotency-key-in-use",
-                **{"Retry-After": HEADER_RETRY_AFTER},
-            ),
-            "410": _problem(
-                "The customer the first request with this `Idempotency-Key` created has been"
-                " deleted since: its recorded answer was erased with it, nothing is created,"
-                " and the key stays taken until its 24 hours end. The problem holds no"
-                " customer data.",
-                "customer-deleted",
-                **{"Idempotent-Replayed": HEADER_REPLAYED},
-            ),
-            "422": _problem(
-                "This `Idempotency-Key` was used for another request.", "idempotency-key-reused"
-            ),
-            "503": _problem(
-                "The service holds as many `Idempotency-Key` records as it may, or the store"
-                " does not answer.",
-                "idempotency-keys-exhausted",
-                "service-unavailable",
-                **{"Retry-After": HEADER_RETRY_AFTER},
-            ),
-        },
-    )
-    responses["429"] = _problem(
-        f"{RATE_LIMITED}, or this client holds as many live `Idempotency-Key` records as it may.",
-        "rate-limited",
-        "idempotency-key-limit",
-        **responses["429"]["headers"],
-    )
-    for status in ("409",):  # recorded, so replayed too (the 201 says so above)
-        responses[status]["headers"] = {
-            **responses[status]["headers"],
-            "Idempotent-Replayed": HEADER_REPLAYED,
-        }
-    return responses
-
-
-def _customer_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any]) -> dict[str, Any]:
-    """`fields`: the parameter schemas the models give (see `_parameter_schemas`)."""
-    path_id = {
-        "name": "customerId",
-        "in": "path",
-        "required": True,
-        "description": "The id the service gave the customer (longer ids are never given: 404).",
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
-    }
-    query = [
-        {
-            "name": "limit",
-            "in": "query",
-            "description": "Customers per page.",
-            "schema": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": MAX_LIMIT,
-                "default": DEFAULT_LIMIT,
-            },
-        },
-        {
-            "name": "cursor",
-            "in": "query",
-            "description": "Opaque: the `Next-Cursor` header (or the `next` link) of the"
-            " previous page, sent with the same filters. Only cursors the service made are"
-            " taken; any other is a 400.",
-            "schema": {"type": "string", "pattern": _pattern(CURSOR_FORM)},
-        },
-        {
-            "name": "email",
-            "in": "query",
-            "description": "Only the customer with this email, compared case-insensitively;"
-            " checked and trimmed as the field is.",
-            "schema": fields["email"],
-        },
-        {
-            "name": "businessId",
-            "in": "query",
-            "description": "Only customers with this business ID; checked and trimmed as the"
-            " field is.",
-            "schema": fields["businessId"],
-        },
-    ]
-    get_include = {
-        "name": "include",
-        "in": "query",
-        "description": "`business` embeds the customer's company.",
-        "schema": {"type": "string", "enum": ["business"]},
-    }
-    if_none_match = {
-        "name": "If-None-Match",
-        "in": "header",
-        "description": "Answer 304 if the customer still has one of these ETags (weak or"
-        " strong). Any value is taken: one that is not a list of entity tags matches"
-        " nothing, so the full answer comes.",
-        "schema": {"type": "string", "examples": ['"1"']},
-    }
-    customer = _json(_ref("Customer"), examples=examples["customer"])
-
-    return {
-        "/customers": {
-            "post": _operation(
-                "createCustomer",
-                "customers",
-                "Create a customer",
-                "Creates a customer from its writable fields; the answer carries the new"
-                " customer, its `Location` and its `ETag`. Emails are unique, compared"
-                " case-insensitively. With `Idempotency-Key`, a retry gets the first"
-                " request's answer again (201, 400, 409 or 422, for 24 hours, with"
-                " `Idempotent-Replayed: true`) instead of running again, or a 410 once the"
-                " customer it created is deleted; keys are per API key.",
-                _create_responses(customer),
-                parameters=[IDEMPOTENCY_KEY],
-                body=_body(
-                    "CustomerCreate",
-                    "application/json",
-                    f"The new customer; {optional_fields()} left out are empty (`null`).",
-                    examples["create"],
-                ),
-                security=KEY_REQUIRED,
-            ),
-            "get": _operation(
-                "listCustomers",
-                "customers",
-                "List customers",
-                "Customers oldest first (by `createdAt`, then `id`), a page at a time. When"
-                " more follow, `Next-Cursor` holds the next page's cursor and `Link` its URL;"
-                " a walk through the pages never repeats or skips a customer that existed"
-                " when it began.",
-                _responses(
-                    {
-                        "200": {
-                            "description": "A page of customers.",
-                            "headers": {"Link": HEADER_LINK, "Next-Cursor": HEADER_NEXT_CURSOR},
-                            "content": _json(
-                                {"type": "array", "items": _ref("Customer")},
-                                examples=examples["page"],
-                            ),
-                            "links": NEXT_PAGE_LINKS,
-                        }
-                    },
-                    _data_errors(body=False, query=True),
-                ),
-                parameters=query,
-                security=KEY_REQUIRED,
-            ),
-        },
-        "/customers/{customerId}/history": {
-            "get": _operation(
-                "getCustomerHistory",
-                "customers",
-                "List a customer's changes",
-                "The customer's changes, oldest first (by `version`, gapless from the first"
-                " one kept), paged as `GET /customers` is: `Next-Cursor` and `Link` while more"
-                " follow. A write that changed no value made no entry. Entries are kept"
-                " `HISTORY_RETENTION_DAYS` (365 by default) and go with the customer when it"
-                " is deleted.",
-                _responses(
-                    {
-                        "200": {
-                            "description": "A page of history entries.",
-                            "headers": {"Link": HEADER_LINK, "Next-Cursor": HEADER_NEXT_CURSOR},
-                            "content": _json(
-                                {"type": "array", "items": _ref("HistoryEntry")},
-                                examples=examples["history"],
-                            ),
-                        }
-                    },
-                    {
-                        **_errors(("404", "No customer has this id.", "not-found")),
-                        **_data_errors(body=False, query=True),
-                    },
-                ),
-                parameters=[path_id, *query[:2]],
-                security=KEY_REQUIRED,
-            )
-        },
-        "/customers/{customerId}": {
-            "parameters": [path_id],
-            "get": _operation(
-                "getCustomer",
-                "customers",
-                "Get a customer",
-                "The customer and its `ETag`; `If-None-Match` with that tag answers 304."
-                " With `include=business`, the company from the business register is"
-                " embedded as `business`; a failed lookup leaves it `null` and says why in"
-                " `businessError`, never failing the request. One schema for both answers,"
-                " so that every generated client reads `business` when it is there.",
-                _responses(
-                    {
-                        "200": {
-                            "description": "The customer; with include=business, its company too.",
-                            "headers": {
-                                "ETag": _header(
-                                    f"{ETAG_DESCRIPTION} Absent with include=business: that"
-                                    " answer holds the register's data too."
-                                )
-                            },
-                            "content": _json(
-                                _ref("CustomerWithBusiness"),
-                                examples=examples["customerWithBusiness"],
-                            ),
-                        },
-                        "304": {
-                            "description": "Not modified since the ETag given.",
-                            "headers": {"ETag": HEADER_ETAG},
-                        },
-                    },
-                    {**_errors(NO_CUSTOMER), **_data_errors(body=False, query=True)},
-                ),
-                parameters=[get_include, if_none_match],
-                security=KEY_REQUIRED,
-            ),
-            "patch": _operation(
-                "patchCustomer",
-                "customers",
-                "Change some fields",
-                "A JSON merge patch (RFC 7396): fields left out stay, `null` clears an"
-                " optional field. Sent as `application/merge-patch+json`; plain"
-                " `application/json` is accepted too. With `If-Match`, only if the customer"
-                " is unchanged since.",
-                _responses(
-                    _customer_ok("200", "Changed.", customer),
-                    {
-                        **_errors(NO_CUSTOMER, TAKEN, STALE),
-                        **_data_errors(body=True, query=True, writes=True),
-                    },
-                ),
-                parameters=[IF_MATCH],
-                body=_body(
-                    "CustomerPatch",
-                    MERGE_PATCH,
-                    "The fields to change: a member left out stays as it is; `null` clears"
-                    f" {optional_fields().replace(' and ', ' or ')}.",
-                    examples["patch"],
-                ),
-                security=KEY_REQUIRED,
-            ),
-            "put": _operation(
-                "replaceCustomer",
-                "customers",
-                "Replace a customer",
-                "Replaces every writable field; an optional field left out is cleared. With"
-                " `If-Match`, only if the customer is unchanged since.",
-                _responses(
-                    _customer_ok("200", "Replaced.", customer),
-                    {
-                        **_errors(NO_CUSTOMER, TAKEN, STALE),
-                        **_data_errors(body=True, query=True, writes=True),
-                    },
-                ),
-                parameters=[IF_MATCH],
-                body=_body(
-                    "CustomerReplace",
-                    "application/json",
-                    f"Every writable field; {optional_fields()} left out are cleared.",
-                    examples["replace"],
-                ),
-                security=KEY_REQUIRED,
-            ),
-            "delete": _operation(
-                "deleteCustomer",
-                "customers",
-                "Delete a customer",
-                "Deletes the customer and frees its email. With `If-Match`, only if the"
-                " customer is unchanged since.",
-                _responses(
-                    {"204": {"description": "Deleted; no body."}},
-                    {
-                        **_errors(NO_CUSTOMER, STALE),
-                        **_data_errors(body=False, query=True, writes=True),
-                    },
-                ),
-                parameters=[IF_MATCH],
-                security=KEY_REQUIRED,
-            ),
-        },
-    }
-
-
-def _business_paths(examples: dict[str, dict[str, Any]], fields: dict[str, Any]) -> dict[str, Any]:
-    def ok() -> dict[str, Any]:
-        company = _json(_ref("Business"), examples=examples["business"])
-        return {"200": {"description": "The company.", "content": company}}
-
-    register_down = (
-        "The business register is unavailable, the breaker is open, or too many lookups wait on it."
-    )
-    upstream = {
-        "502": _problem("The business register failed.", "upstream-error"),
-        "503": _problem(
-            register_down,
-            "upstream-unavailable",
-            **{"Retry-After": {**HEADER_RETRY_AFTER, "required": True}},
-        ),
-        "504": _problem("The business register did not answer in time.", "upstream-timeout"),
-    }
-    return {
-        "/businesses/{businessId}": {
-            "get": _operation(
-                "getBusiness",
-                "businesses",
-                "Look a company up",
-                "The company with this business ID in the Finnish business register, in the"
-                " service's own shape. An invalid ID is a 400 and no lookup is made.",
-                _responses(
-                    ok(),
-                    {
-                        **_errors(("404", "No company has this business ID.", "not-found")),
-                        **_data_errors(body=False, query=True),
-                        **upstream,
-                    },
-                ),
-                parameters=[
-                    {
-                        "name": "businessId",
-                        "in": "path",
-                        "required": True,
-                        "description": "A Finnish business ID, checked and trimmed as the"
-                        " customer's `businessId` is; an invalid one is a 400.",
-                        "schema": fields["businessId"],
-                    }
-                ],
-                security=KEY_REQUIRED,
-            )
-        },
-        "/customers/{customerId}/business": {
-            "get": _operation(
-                "getCustomerBusiness",
-                "businesses",
-                "Get a customer's company",
-                "The company of the customer's business ID, from the business register.",
-                _responses(
-                    ok(),
-                    {
-                        **_errors(
-                            (
-                                "404",
-                                "No such customer, no business ID, or no such company;"
-                                " `detail` says which.",
-                                "not-found",
-                            )
-                        ),
-                        **_data_errors(body=False, query=True),
-                        **upstream,
-                    },
-                ),
-                parameters=[
-                    {
-                        "name": "customerId",
-                        "in": "path",
-                        "required": True,
-                        "description": "The id the service gave the customer.",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
-                    }
-                ],
-                security=KEY_REQUIRED,
-            )
-        },
-    }
-
-
-def _service_paths(examples: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The routes anyone may call: `security: []` overrides the document's default."""
-    return {
-        "/": {
-            "get": _operation(
-                "getIndex",
-                "service",
-                "Where to start",
-                "Links to the customers, this document and its docs page.",
-                _responses(
-                    {
-                        "200": {
-                            "description": "The links.",
-                            "content": _json(_ref("Index"), examples=examples["index"]),
-                        }
-                    },
-                    _open_errors(),
-                ),
-                security=[],
-            )
-        },
-        "/health": {
-            "get": _operation(
-                "getHealth",
-                "service",
-                "Liveness and store check",
-                "200 while the store answers, else 503. Never needs a key, never rate limited.",
-                _responses(
-                    {
-                        "200": {
-                            "description": "Serving.",
-                            "content": _json(_ref("Health"), examples=examples["health"]),
-                        }
-                    },
-                    {
-                        **_open_errors(),
-                        "503": _problem("The store does not answer.", STORE_DOWN),
-                    },
-                ),
-                security=[],
-            )
-        },
-        "/openapi.json": {
-            "get": _operation(
-                "getOpenApiDocument",
-                "service",
-                "This document",
-                "The OpenAPI 3.1 document of this service.",
-                _responses(
-                    {
-                        "200": {
-                            "description": "The document.",
-                            "content": _json(
-                                {"type": "object"},
-                                examples={
-                                    "start": {
-                                        "summary": "How it begins",
-                                        "value": {
-                                            "openapi": "3.1.0",
-                                            "info": {
-                                                "title": "customer-api",
-                                                "version": API_VERSION,
-                                            },
-                                        },
-                                    }
-                                },
-                            ),
-                        }
-                    },
-                    _open_errors(),
-                ),
-                security=[],
-            )
-        },
-        "/docs": {
-            "get": _operation(
-                "getDocsPage",
-                "service",
-                "The docs page",
-                "Swagger UI for this document, every asset served by the service itself.",
-                _responses(
-                    {
-                        "200": {
-                            "description": "The page.",
-                            "content": _json(
-                                {"type": "string"},
-                                "text/html",
-                                examples={
-                                    "page": {
-                                        "summary": "The page",
-                                        "value": DOCS_PAGE.format(base=""),
-                                    }
-                                },
-                            ),
-                        }
-                    },
-                    _open_errors(),
-                ),
-                security=[],
-            )
-        },
-    }
 
 
 def _problem_schema() -> dict[str, Any]:
@@ -925,8 +184,8 @@ def _schemas() -> dict[str, Any]:
             (CustomerReplace, "validation"),
             (CustomerPatch, "validation"),
             (Customer, "serialization"),
-            (HistoryEntry, "serialization"),
             (Business, "serialization"),
+            (HistoryEntry, "serialization"),
         ],
         ref_template=REF,
     )
@@ -947,10 +206,10 @@ def _schemas() -> dict[str, Any]:
             "business": {
                 "description": "With include=business: the company, or `null` when the"
                 " customer has no business ID or the lookup failed.",
-                "anyOf": [_ref("Business"), {"type": "null"}],
+                "anyOf": [ref("Business"), {"type": "null"}],
             },
             "businessError": {
-                **_ref("Problem"),
+                **ref("Problem"),
                 "description": "With include=business: why the lookup failed, when it did.",
             },
         },
@@ -1004,18 +263,94 @@ def _parameter_schemas() -> dict[str, Any]:
     return schemas
 
 
-def build_document(*, base_path: str = "") -> dict[str, Any]:
-    """The whole document; `base_path` is where the service is mounted ('' at the root)."""
-    from customers.openapi_examples import examples as build_examples
+def _filled(value: Any, from_models: dict[str, dict[str, Any]]) -> Any:
+    """`value` copied, with each FromModels part replaced by what the models give."""
+    if isinstance(value, FromModels):
+        return from_models[value.table][value.name]
+    if isinstance(value, dict):
+        return {key: _filled(item, from_models) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_filled(item, from_models) for item in value]
+    return value
+
+
+def _api_path(rule: str) -> str:
+    """A Flask rule as an OpenAPI path: `<customer_id>` is `{customerId}`."""
+
+    def camel(match: re.Match[str]) -> str:
+        first, *rest = match.group(1).split("_")
+        return "{" + first + "".join(part.title() for part in rest) + "}"
+
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", camel, rule)
+
+
+def _operation(path: str, operation: Operation, parameters: list[Any]) -> dict[str, Any]:
+    """The operation as the document holds it; `parameters` without the path's own."""
+    found: dict[str, Any] = {
+        "operationId": operation.operation_id,
+        "tags": [operation.tag],
+        "summary": operation.summary,
+        "description": operation.description,
+        "security": [] if path in OPEN_PATHS else KEY_REQUIRED,
+    }
+    if parameters:
+        found["parameters"] = parameters
+    if operation.body is not None:
+        found["requestBody"] = operation.body
+    found["responses"] = {
+        status: {
+            **response,
+            "headers": {**response.get("headers", {}), "X-Request-ID": HEADER_REQUEST_ID},
+        }
+        for status, response in operation.responses.items()
+    }
+    return found
+
+
+def _paths(app: Flask, from_models: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every route the app serves, each from what its view declares.
+
+    Raises UndocumentedRoute for a view that declares nothing, and ValueError for a
+    declaration that does not fit its route: path parameters that are not the path's,
+    or a view that serves more than one method.
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in app.url_map.iter_rules():
+        declared = operation_of(app.view_functions[rule.endpoint], rule.rule)
+        if declared is None:
+            continue
+        methods = [method for method in METHODS if method in (rule.methods or ())]
+        if len(methods) != 1:
+            raise ValueError(f"{rule.rule}: a documented view serves one method, not {methods}")
+        path = _api_path(rule.rule)
+        operation = replace(
+            declared,
+            responses=_filled(declared.responses, from_models),
+            parameters=_filled(declared.parameters, from_models),
+            body=_filled(declared.body, from_models),
+        )
+        in_path = [p for p in operation.parameters if p["in"] == "path"]
+        named = sorted(re.findall(r"\{([^}]+)\}", path))
+        if sorted(p["name"] for p in in_path) != named:
+            raise ValueError(f"{path}: {declared.operation_id} declares path parameters {in_path}")
+        item = paths.setdefault(path, {})
+        # A path parameter is the path's: every method on it shares it.
+        if in_path and item.setdefault("parameters", in_path) != in_path:
+            raise ValueError(
+                f"{path}: {declared.operation_id} declares the path's parameters unlike the"
+                " other methods"
+            )
+        others = [p for p in operation.parameters if p["in"] != "path"]
+        item[methods[0].lower()] = _operation(path, operation, others)
+    return paths
+
+
+def build_document(app: Flask, *, base_path: str = "") -> dict[str, Any]:
+    """The whole document for `app`; `base_path` is where it is mounted ('' at the root)."""
+    from customers.openapi_examples import examples
 
     schemas = _schemas()
-    examples = build_examples(schemas)
-    fields = _parameter_schemas()
-    paths = {
-        **_service_paths(examples),
-        **_customer_paths(examples, fields),
-        **_business_paths(examples, fields),
-    }
+    paths = _paths(app, {"examples": examples(schemas), "fields": _parameter_schemas()})
     return {
         "openapi": "3.1.0",
         "info": {
@@ -1043,69 +378,43 @@ def build_document(*, base_path: str = "") -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=8)
-def _document_bytes(base_path: str) -> bytes:
-    return current_app.json.dumps(build_document(base_path=base_path)).encode()
+def _render(app: Flask, base_path: str) -> bytes:
+    return app.json.dumps(build_document(app, base_path=base_path)).encode()
+
+
+@bp.record_once
+def _cache_per_app(state: BlueprintSetupState) -> None:
+    """Each app's document, built on its first request and kept, for a few base paths."""
+    app = cast("Flask", state.app)  # sansio's App as far as the types know; a Flask here
+    app.extensions["openapi_document"] = lru_cache(maxsize=8)(partial(_render, app))
 
 
 @bp.get("/openapi.json")
+@documented(
+    "getOpenApiDocument",
+    tag="service",
+    summary="This document",
+    description="The OpenAPI 3.1 document of this service.",
+    responses={
+        "200": {
+            "description": "The document.",
+            "content": content(
+                {"type": "object"},
+                examples={
+                    "start": {
+                        "summary": "How it begins",
+                        "value": {
+                            "openapi": "3.1.0",
+                            "info": {"title": "customer-api", "version": API_VERSION},
+                        },
+                    }
+                },
+            ),
+        },
+        **open_errors(),
+    },
+)
 def openapi_json() -> Response:
     """The OpenAPI document."""
-    return Response(_document_bytes(request.script_root), mimetype="application/json")
-
-
-DOCS_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>customer-api</title>
-<link rel="stylesheet" href="{base}/docs/swagger-ui.css">
-<link rel="stylesheet" href="{base}/docs/index.css">
-<link rel="icon" type="image/png" href="{base}/docs/favicon-32x32.png" sizes="32x32">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="{base}/docs/swagger-ui-bundle.js"></script>
-<script src="{base}/docs/swagger-ui-standalone-preset.js"></script>
-<script src="{base}/docs/init.js"></script>
-</body>
-</html>
-"""
-
-# In a file of its own, not inline, so the page's CSP can forbid inline scripts.
-# validatorUrl: null, or Swagger UI loads a badge image from validator.swagger.io
-# (on any host but localhost), which the CSP blocks and which would leak the URL.
-DOCS_INIT = """window.addEventListener("load", function () {{
-  window.ui = SwaggerUIBundle({{
-    url: {document_url},
-    dom_id: "#swagger-ui",
-    validatorUrl: null,
-    deepLinking: true,
-    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-    layout: "StandaloneLayout"
-  }});
-}});
-"""
-
-
-@bp.get("/docs")
-def docs_page() -> Response:
-    """Swagger UI for the OpenAPI document."""
-    # Under a base path (API Gateway's stage, a proxy's prefix) the page's URLs keep it.
-    base = html.escape(request.script_root)
-    return Response(DOCS_PAGE.format(base=base), mimetype="text/html")
-
-
-@bp.get("/docs/init.js")
-def docs_init() -> Response:
-    """Swagger UI's start-up script."""
-    document_url = json.dumps(f"{request.script_root}/openapi.json")
-    return Response(DOCS_INIT.format(document_url=document_url), mimetype="text/javascript")
-
-
-@bp.get("/docs/<asset>")
-def docs_asset(asset: str) -> Response:
-    """Swagger UI's own files, shipped with flask-swagger-ui; nothing from a CDN."""
-    if asset not in SWAGGER_UI_ASSETS:
-        raise NotFound("No such documentation asset.")
-    return send_from_directory(SWAGGER_UI_DIR, asset, max_age=3600)
+    document: bytes = current_app.extensions["openapi_document"](request.script_root)
+    return Response(document, mimetype="application/json")

@@ -1,4 +1,5 @@
-"""Opaque list cursors: the keyset position of the last row, bound to its filters.
+"""A page of the list: its `limit`, and opaque cursors, the keyset position of the last
+row bound to its filters.
 
 A cursor is base64url of `[createdAt, id, filters]`; a history cursor, of `[version,
 customer]`. It is opaque to clients but
@@ -15,12 +16,17 @@ import hashlib
 import json
 import re
 from functools import lru_cache
+from typing import Any
+
+from customers.openapi_parts import header, pattern
+from customers.web.problems import ValidationFailed, field_errors
 
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 _VERSION = re.compile(r"[1-9][0-9]{0,18}")
 # What a cursor this service makes looks like (unpadded base64url); the OpenAPI document
 # publishes the same form, and anything else is refused before it is decoded.
 CURSOR_FORM = re.compile(r"[A-Za-z0-9_-]{1,256}")
+MAX_LIMIT, DEFAULT_LIMIT = 500, 100
 
 
 class InvalidCursor(ValueError):
@@ -91,3 +97,53 @@ def decode_history_cursor(cursor: str, customer_id: str) -> int:
     if owner != _customer_key(customer_id):
         raise InvalidCursor("made for another customer")
     return int(version)
+
+
+def parse_limit(raw: str | None) -> int:
+    """`limit` as an int in 1..MAX_LIMIT; digits only, so '1e3' or ' 5' are a 400."""
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 4 or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ValidationFailed(
+            "The query is not valid.",
+            errors=field_errors([("limit", f"must be an integer from 1 to {MAX_LIMIT}")]),
+        )
+    return int(raw)
+
+
+# What the OpenAPI document says of a page: its two parameters, the headers that lead to
+# the next page, and the link a client can follow to it.
+LIMIT_PARAMETER: dict[str, Any] = {
+    "name": "limit",
+    "in": "query",
+    "description": "Customers per page.",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+}
+CURSOR_PARAMETER: dict[str, Any] = {
+    "name": "cursor",
+    "in": "query",
+    "description": "Opaque: the `Next-Cursor` header (or the `next` link) of the"
+    " previous page, sent with the same filters. Only cursors the service made are"
+    " taken; any other is a 400.",
+    "schema": {"type": "string", "pattern": pattern(CURSOR_FORM)},
+}
+PAGE_HEADERS = {
+    "Link": header(
+        'RFC 8288 link to the next page, `</customers?...&cursor=...>; rel="next"`; absent on'
+        " the last page."
+    ),
+    "Next-Cursor": header(
+        "The `cursor` of the next page (the same as in `Link`); absent on the last page."
+    ),
+}
+# The next page: its cursor, with the limit and filters of the page that gave it.
+NEXT_PAGE_LINKS = {
+    "nextPage": {
+        "operationId": "listCustomers",
+        "parameters": {
+            "cursor": "$response.header.Next-Cursor",
+            **{name: f"$request.query.{name}" for name in ("limit", "email", "businessId")},
+        },
+        "description": "The next page, while `Next-Cursor` is sent.",
+    }
+}

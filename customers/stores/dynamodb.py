@@ -5,7 +5,7 @@ Items (partition key `pk` only):
                  listPk = "CUSTOMERS", listSk = "<createdAt>#<id>",
                  writeToken? (the token of the import or update that wrote it last),
                  answeredIn? (the pk of the IDEMPOTENCY# item that recorded its create)
-  EMAIL#<key>    customerId: the claim on an address, `key` being `db.email_key(email)`
+  EMAIL#<key>    customerId: the claim on an email address, `key` being `db.email_key(email)`
   IDEMPOTENCY#<scope>#<key>
                  fingerprint, token, expiresAt (N, epoch seconds: the table's TTL attribute),
                  owner?, countedIn? (N), and once answered status (N), headers, body (B),
@@ -350,7 +350,8 @@ def _customer_key(customer_id: str) -> dict[str, AttributeValueTypeDef]:
     return {"pk": _s(pk)}
 
 
-def _email_key(email: str) -> dict[str, AttributeValueTypeDef]:
+def _email_claim_key(email: str) -> dict[str, AttributeValueTypeDef]:
+    """The key of EMAIL#<key>, the item by which one customer claims an email address."""
     return {"pk": _s(f"EMAIL#{email_key(email)}")}
 
 
@@ -419,7 +420,8 @@ def _claim_lost(item: Item | None, ours: IdempotencyRecord) -> ClaimLost:
     return ClaimLost(_idempotency_record(item, ours.scope, ours.key) if item else None)
 
 
-def _claim_pk(record: CustomerRecord) -> str:
+def _email_claim_pk(record: CustomerRecord) -> str:
+    """The `pk` of the customer's email claim (see `_email_claim_key`)."""
     return f"EMAIL#{email_key(record.email)}"
 
 
@@ -553,7 +555,7 @@ class DynamoStore:
         items: list[TransactWriteItemTypeDef] = [
             # A fresh uuid4 does not collide; the condition makes sure of it.
             {"Put": self._put(item, "attribute_not_exists(#pk)")},
-            {"Put": self._claim(email, record.id)},
+            {"Put": self._claim_email(email, record.id)},
             {"Put": self._history(record, "created", by, changes_between(None, record))},
         ]
         if answered is not None:
@@ -653,7 +655,7 @@ class DynamoStore:
         self, email: str, *, after: tuple[str, str] | None, business_id: str | None
     ) -> Page:
         claim = self._client.get_item(
-            TableName=self.table_name, Key=_email_key(email), ConsistentRead=True
+            TableName=self.table_name, Key=_email_claim_key(email), ConsistentRead=True
         ).get("Item")
         try:
             record = self._read(claim["customerId"]["S"]) if claim else None
@@ -736,7 +738,7 @@ class DynamoStore:
         if email_key(new.email) != email_key(old.email):
             # A new address: claim it and release the old one (a change of case keeps
             # the key, and so the claim).
-            items += [{"Put": self._claim(new.email, customer_id)}, self._release(old)]
+            items += [{"Put": self._claim_email(new.email, customer_id)}, self._release_email(old)]
         try:
             self._transact(*items)
         except ClientError as exc:
@@ -788,7 +790,7 @@ class DynamoStore:
         }
         answered_in = item.get(ANSWERED_IN)
         while True:
-            items = [delete, self._release(old)]
+            items = [delete, self._release_email(old)]
             if answered_in is not None:
                 items.append(self._erase_answer(answered_in, customer_id))
             try:
@@ -964,7 +966,7 @@ class DynamoStore:
             del entry["ConditionExpression"], entry["ExpressionAttributeNames"]
             items += [
                 {"Put": put},
-                {"Put": self._claim(record.email, record.id)},
+                {"Put": self._claim_email(record.email, record.id)},
                 {"Put": entry},
             ]
         request_token = _write_token()
@@ -1020,21 +1022,25 @@ class DynamoStore:
 
     def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
         found = self._existing(
-            [key for record in records for key in (f"CUSTOMER#{record.id}", _claim_pk(record))]
+            [
+                key
+                for record in records
+                for key in (f"CUSTOMER#{record.id}", _email_claim_pk(record))
+            ]
         )
         conflicts = []
         for index, record in enumerate(records):
             id_taken = f"CUSTOMER#{record.id}" in found
-            email_taken = _claim_pk(record) in found
+            email_taken = _email_claim_pk(record) in found
             if id_taken or email_taken:
                 conflicts.append(Conflict(index, ("id",) * id_taken + ("email",) * email_taken))
         return conflicts
 
     def _taken(self, record: CustomerRecord) -> tuple[str, ...]:
         """Which of the record's keys are stored, read strongly consistently."""
-        found = self._existing([f"CUSTOMER#{record.id}", _claim_pk(record)])
+        found = self._existing([f"CUSTOMER#{record.id}", _email_claim_pk(record)])
         return ("id",) * (f"CUSTOMER#{record.id}" in found) + ("email",) * (
-            _claim_pk(record) in found
+            _email_claim_pk(record) in found
         )
 
     def _existing(self, pks: Sequence[str]) -> set[str]:
@@ -1169,9 +1175,9 @@ class DynamoStore:
                     break
                 time.sleep(random.uniform(0, 0.05 * 2 ** min(attempt, 5)))
 
-    def _claim(self, email: str, customer_id: str) -> PutTypeDef:
+    def _claim_email(self, email: str, customer_id: str) -> PutTypeDef:
         """The Put of EMAIL#<key>: its condition is the uniqueness check itself."""
-        item = _email_key(email) | {"customerId": _s(customer_id)}
+        item = _email_claim_key(email) | {"customerId": _s(customer_id)}
         return self._put(item, "attribute_not_exists(#pk)")
 
     def _hold(self, item: dict[str, AttributeValueTypeDef], *, now: int) -> PutTypeDef:
@@ -1228,12 +1234,12 @@ class DynamoStore:
             }
         }
 
-    def _release(self, old: CustomerRecord) -> TransactWriteItemTypeDef:
-        """The Delete of the customer's claim on its current address."""
+    def _release_email(self, old: CustomerRecord) -> TransactWriteItemTypeDef:
+        """The Delete of the customer's claim on its current email."""
         return {
             "Delete": {
                 "TableName": self.table_name,
-                "Key": _email_key(old.email),
+                "Key": _email_claim_key(old.email),
                 # Only our own claim; with the version check beside it this always holds.
                 "ConditionExpression": "customerId = :id",
                 "ExpressionAttributeValues": {":id": _s(old.id)},

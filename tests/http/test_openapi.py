@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,12 +22,14 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from app import create_app
+from customers.documented import UndocumentedRoute, documented, undocumented
 from customers.idempotency import VALID_KEY
-from customers.openapi import MERGE_PATCH
+from customers.openapi import build_document
+from customers.openapi_parts import MERGE_PATCH, open_errors
 from customers.paging import CURSOR_FORM
 from customers.preconditions import READABLE
 from customers.schemas import BUSINESS_ID_FORMAT, CustomerCreate, Email
-from customers.view_helpers import MAX_ID_LENGTH
+from customers.store_access import MAX_ID_LENGTH
 from customers.web import problems
 from customers.web.problems import PROBLEM_JSON, TYPE_PREFIX
 from customers.web.security import OPEN_PATHS
@@ -104,6 +106,61 @@ def test_every_route_is_documented_with_its_methods(app: Flask, document: dict[s
             continue
         assert documented.get(shape(path)) == methods, path
     assert len(documented) == len(set(map(shape, served)) - set(map(shape, UNDOCUMENTED)))
+
+
+def test_a_route_whose_view_declares_nothing_stops_the_document(app: Flask) -> None:
+    # GIVEN a route added without a description
+    app.add_url_rule("/extra", "extra", lambda: "x")
+    # WHEN the document is built THEN the route is named
+    with pytest.raises(UndocumentedRoute, match="/extra"):
+        build_document(app)
+
+
+def test_a_route_marked_undocumented_is_left_out(app: Flask) -> None:
+    app.add_url_rule("/extra", "extra", undocumented(lambda: "x"))
+    assert "/extra" not in build_document(app)["paths"]
+
+
+def _extra(parameters: list[dict[str, Any]]) -> Callable[..., str]:
+    """A view declared as documented views are, with these parameters."""
+
+    def extra(thing_id: str = "") -> str:
+        return thing_id
+
+    return documented(
+        "extra",
+        tag="service",
+        summary="S",
+        description="D",
+        responses=open_errors(),
+        parameters=parameters,
+    )(extra)
+
+
+@pytest.mark.parametrize(
+    ("rule", "methods", "parameters", "fault"),
+    [
+        ("/extra/<thing_id>", ["GET"], [], "declares path parameters"),
+        ("/extra", ["GET"], [{"name": "thingId", "in": "path"}], "declares path parameters"),
+        ("/extra", ["GET", "POST"], [], "serves one method"),
+    ],
+)
+def test_a_declaration_that_does_not_fit_its_route_stops_the_document(
+    app: Flask, rule: str, methods: list[str], parameters: list[dict[str, str]], fault: str
+) -> None:
+    app.add_url_rule(rule, "extra", _extra(parameters=parameters), methods=methods)
+    with pytest.raises(ValueError, match=fault):
+        build_document(app)
+
+
+def test_operations_on_one_path_must_agree_on_its_parameters(app: Flask) -> None:
+    # GIVEN a second method on a customer's path whose id is declared unlike the others'
+    other_id = {"name": "customerId", "in": "path", "required": True, "schema": {}}
+    app.add_url_rule(
+        "/customers/<customer_id>", "extra", _extra(parameters=[other_id]), methods=["POST"]
+    )
+    with pytest.raises(ValueError, match="unlike the other methods"):
+        build_document(app)
 
 
 def test_every_operation_documents_its_problems(document: dict[str, Any]) -> None:

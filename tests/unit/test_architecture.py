@@ -146,7 +146,15 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
 
 
 # Trees of other tools' files, not the project's own.
-_NOT_OURS = {".venv", ".venv-sam", "node_modules", "build", ".aws-sam", ".runtime-venv"}
+_NOT_OURS = {
+    ".venv",
+    ".venv-sam",
+    "node_modules",
+    "build",
+    ".aws-sam",
+    ".runtime-venv",
+    ".openapi-venv",
+}
 
 
 def _is_type_checking_block(node: ast.AST) -> bool:
