@@ -747,6 +747,29 @@ def _service_paths(examples: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 security=[],
             )
         },
+        "/health/ready": {
+            "get": _operation(
+                "getReadiness",
+                "service",
+                "Readiness",
+                "200 while the store takes a write, else 503 naming what refused it (a full"
+                " disk, a read-only file, DynamoDB). Says whether the business register's"
+                " breaker is open without failing on it. Never needs a key, never rate limited.",
+                _responses(
+                    {
+                        "200": {
+                            "description": "Ready for traffic.",
+                            "content": _json(_ref("Readiness"), examples=examples["readiness"]),
+                        }
+                    },
+                    {
+                        **_open_errors(),
+                        "503": _problem("The store cannot take a write.", STORE_DOWN),
+                    },
+                ),
+                security=[],
+            )
+        },
         "/openapi.json": {
             "get": _operation(
                 "getOpenApiDocument",
@@ -909,6 +932,23 @@ def _schemas() -> dict[str, Any]:
         "type": "object",
         "required": ["status", "store"],
         "properties": {"status": {"const": "ok"}, "store": {"type": "string"}},
+    }
+    components["Readiness"] = {
+        "type": "object",
+        "required": ["status", "store", "register"],
+        "properties": {
+            "status": {"const": "ready"},
+            "store": {
+                "type": "object",
+                "required": ["kind", "writable"],
+                "properties": {"kind": {"type": "string"}, "writable": {"type": "boolean"}},
+            },
+            "register": {
+                "type": "object",
+                "required": ["breaker"],
+                "properties": {"breaker": {"enum": ["closed", "open", "half-open"]}},
+            },
+        },
     }
     link = {"type": "object", "required": ["href"], "properties": {"href": {"type": "string"}}}
     components["Index"] = {
