@@ -156,6 +156,17 @@ def _build(config: Mapping[str, Any] | None, *, serving: bool) -> Flask:
         max_concurrent=app.config["BUSINESS_MAX_CONCURRENT"],
     )
 
+    # Prometheus, when METRICS_PORT is set: fed by the access line's figures (below);
+    # the main process serves them (customers.web.metrics_server).
+    observers = []
+    if app.config["METRICS_PORT"]:
+        from customers.web.prometheus import PrometheusRecorder
+
+        client: BusinessClient = app.extensions["business_client"]
+        recorder = PrometheusRecorder(breaker_state=lambda: client.breaker_state)
+        app.extensions["prometheus"] = recorder
+        observers.append(recorder.observe)
+
     # Routes: the customers resource, business lookups, liveness and readiness, the API's
     # own docs, and the base URL, which points at the rest.
     app.register_blueprint(routes.bp)
@@ -174,6 +185,8 @@ def _build(config: Mapping[str, Any] | None, *, serving: bool) -> Flask:
             WholeBodyMiddleware(app.wsgi_app, limit=app.config["MAX_CONTENT_LENGTH"]),
             app.config["CUSTOMER_STORE"],
             log_level=app.config["LOG_LEVEL"],
+            emf=app.config["METRICS"] == "emf",
+            observers=observers,
         )
     )
     # Behind TRUSTED_PROXIES proxies, the client address is the one the nearest of them
@@ -200,6 +213,10 @@ def served_app() -> Flask:
     LINES.start_buffering()
     at_exit(LINES.flush)  # registered first, so it runs last: after the store's lines
     at_exit(app.extensions["customer_store"].close)
+    if "prometheus" in app.extensions:
+        from customers.web.prometheus import mark_worker_dead
+
+        at_exit(mark_worker_dead)
     return app
 
 

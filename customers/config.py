@@ -70,6 +70,11 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_STORAGE_URI": "memory://",
     "TRUSTED_PROXIES": 0,
     "CORS_ORIGINS": (),
+    # Prometheus metrics at /metrics on this port of HOST, never the API's port; 0: off.
+    "METRICS_PORT": 0,
+    # "emf": the access line carries CloudWatch's Embedded Metric Format (always on Lambda,
+    # where CloudWatch reads it); "": it does not.
+    "METRICS": "",
 }
 
 # Threads per server process that run requests (granian's blocking threads). Business
@@ -331,6 +336,8 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "RATE_LIMIT_STORAGE_URI": _limit_storage,
     "TRUSTED_PROXIES": _integer(0, 5),
     "CORS_ORIGINS": _origins,
+    "METRICS_PORT": _integer(0, 65535),
+    "METRICS": _choice("", "emf"),
 }
 
 # Values that are secrets: a conversion error must not echo them (a Redis URI may hold
@@ -384,6 +391,11 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"BODY_MEMORY_LIMIT: must be more than the largest body "
             f"({settings['MAX_CONTENT_LENGTH']} bytes), or no body could be read"
+        )
+    if settings["METRICS_PORT"] and settings["METRICS_PORT"] == settings["PORT"]:
+        raise ConfigError(
+            f"METRICS_PORT={settings['METRICS_PORT']}: the metrics need a port of their own, "
+            "not the API's (PORT), so that /metrics is never public"
         )
     connect = settings["BUSINESS_CONNECT_TIMEOUT"]
     if settings["BUSINESS_DEADLINE"] < connect:

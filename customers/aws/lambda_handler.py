@@ -30,7 +30,8 @@ from customers.config import ConfigError
 
 log = structlog.get_logger(__name__)
 
-app = create_app()
+# CloudWatch Logs reads the access line's Embedded Metric Format here, whatever METRICS says.
+app = create_app({"METRICS": "emf"})
 if app.config["TRUSTED_PROXIES"]:
     raise ConfigError(
         "TRUSTED_PROXIES: leave it at 0 on Lambda, where the client address is the "
