@@ -178,6 +178,12 @@ def _build(config: Mapping[str, Any] | None, *, serving: bool) -> Flask:
     app.cli.add_command(cli.commands)  # flask customers import|export
     app.cli.add_command(cli.init_db_command)  # flask init-db
 
+    # Traces, when the OTEL_* variables ask for them: imported only then.
+    if app.config["TRACING"]:
+        from customers.web import tracing
+
+        tracing.init_app(app)
+
     # Around all of it: security headers outermost, then request id and access line,
     # then bodies read whole and within the limit, whichever server delivers them.
     app.middleware = security.SecurityHeadersMiddleware(

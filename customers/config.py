@@ -75,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
     # "emf": the access line carries CloudWatch's Embedded Metric Format (always on Lambda,
     # where CloudWatch reads it); "": it does not.
     "METRICS": "",
+    # OpenTelemetry traces, on when the standard OTEL_* variables ask for them (see
+    # tracing_requested); the SDK reads the rest of them itself.
+    "TRACING": False,
 }
 
 # Threads per server process that run requests (granian's blocking threads). Business
@@ -362,7 +365,29 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
             shown = "<hidden>" if name in SECRET_SETTINGS else repr(raw)
             raise ConfigError(f"{name}={shown}: {exc}") from None
     _check_store_choice(settings)
+    if tracing_requested(environ):
+        settings["TRACING"] = True
     return settings
+
+
+# The endpoint variables of OTLP, either of which turns traces on.
+OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+def tracing_requested(environ: Mapping[str, str]) -> bool:
+    """Whether the OTEL_* variables ask for traces: OTEL_TRACES_EXPORTER=otlp, or an OTLP
+    endpoint given, unless OTEL_TRACES_EXPORTER=none or OTEL_SDK_DISABLED=true.
+
+    Raises ConfigError for an exporter the service does not ship (only OTLP over HTTP).
+    """
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter not in ("", "otlp", "none"):
+        raise ConfigError(
+            f"OTEL_TRACES_EXPORTER={exporter!r}: must be otlp (OTLP over HTTP) or none"
+        )
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true" or exporter == "none":
+        return False
+    return exporter == "otlp" or any(environ.get(name, "").strip() for name in OTLP_ENDPOINTS)
 
 
 # Settings only one store reads. CUSTOMER_STORE alone picks the store, so any of these

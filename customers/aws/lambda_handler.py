@@ -228,5 +228,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         readable = readable_event(event, body_limit=app.config["MAX_CONTENT_LENGTH"])
     except EventRefused as refusal:
         readable = stand_in(event, refusal)
-    response: dict[str, Any] = _serve(without_underscored_headers(readable), context)
+    try:
+        response: dict[str, Any] = _serve(without_underscored_headers(readable), context)
+    finally:
+        if "tracing" in app.extensions:
+            # A container may be frozen once the answer is out: its spans go now.
+            from customers.web import tracing
+
+            tracing.flush(app)
     return response

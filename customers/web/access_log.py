@@ -23,6 +23,7 @@ from customers.web.request_context import (
     ENVIRON_REQUEST_ID,
     ENVIRON_RULE,
     ENVIRON_STORE_ERROR,
+    ENVIRON_TRACE_ID,
     ENVIRON_UPSTREAM,
     REQUEST_ID_HEADER,
     log_context,
@@ -110,6 +111,12 @@ class RequestLogMiddleware:
                     "upstream": upstream,
                     "idempotency": figures.idempotency,
                     **context,
+                    # The request's trace, beside its id, when traces are on.
+                    **(
+                        {"trace_id": environ[ENVIRON_TRACE_ID]}
+                        if ENVIRON_TRACE_ID in environ
+                        else {}
+                    ),
                     "level": "info",
                     "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
                 }

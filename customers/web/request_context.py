@@ -26,6 +26,7 @@ ENVIRON_RULE = "customer_api.url_rule"
 ENVIRON_STORE_ERROR = "customer_api.store_error"
 ENVIRON_IDEMPOTENCY = "customer_api.idempotency"
 ENVIRON_RATE_LIMITED = "customer_api.rate_limited"
+ENVIRON_TRACE_ID = "customer_api.trace_id"
 
 
 class RoutedRequest(Request):
