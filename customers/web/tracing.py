@@ -5,7 +5,8 @@ OpenTelemetry is imported, and the cold start and `make bench` stay as they were
 
 Instrumented explicitly, no auto-discovery: Flask (a server span per request, named by
 its route, taking the caller's W3C `traceparent`), requests (the business register,
-a client span under the request's) and botocore (DynamoDB). The liveness and readiness
+a client span under the request's) and botocore (DynamoDB, SSM; only where the app
+uses botocore). The liveness and readiness
 probes are left out: they would be most of the spans and say nothing. Spans leave in
 batches over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (the SDK reads the OTEL_*
 variables itself); on Lambda, `flush` sends them at the end of each invocation,
@@ -18,12 +19,12 @@ whole process, and every app built in it (a test builds many) shares them.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 from flask import Flask, request
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.resources import Resource
@@ -37,6 +38,7 @@ DEFAULT_SERVICE_NAME = "customer-api"
 PROBES = r"/health(/ready)?(\?.*)?$"
 
 _provider: TracerProvider | None = None
+_botocore_instrumented = False
 _provider_lock = threading.Lock()
 
 
@@ -56,9 +58,23 @@ def provider() -> TracerProvider:
             # skip_dep_check: the pins say which versions go together; the check would
             # read every installed package's metadata at each start.
             RequestsInstrumentor().instrument(tracer_provider=made, skip_dep_check=True)
-            BotocoreInstrumentor().instrument(tracer_provider=made, skip_dep_check=True)
             _provider = made
         return _provider
+
+
+def _instrument_botocore(tracer_provider: TracerProvider) -> None:
+    """Trace botocore's requests, once botocore is in use (the DynamoDB store, SSM keys).
+
+    Not before: the instrumentation imports botocore, which the sqlite store never
+    needs, and that import alone would be most of what traces add to a cold start.
+    """
+    global _botocore_instrumented
+    with _provider_lock:
+        if not _botocore_instrumented and "botocore" in sys.modules:
+            from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+            BotocoreInstrumentor().instrument(tracer_provider=tracer_provider, skip_dep_check=True)
+            _botocore_instrumented = True
 
 
 def _note_trace_id() -> None:
@@ -76,6 +92,7 @@ def init_app(app: Flask) -> None:
     has its span too; the one noting the trace id right after it.
     """
     tracer_provider = provider()
+    _instrument_botocore(tracer_provider)  # the store and the keys are loaded by now
     FlaskInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls=PROBES)
     hooks = app.before_request_funcs.setdefault(None, [])
     hooks.insert(0, hooks.pop())  # the span's start, registered last by instrument_app
