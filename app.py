@@ -25,7 +25,7 @@ from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from business_client import BusinessClient
-from customers import businesses, cli, docs_page, index, openapi, routes
+from customers import businesses, cli, docs_page, index, openapi, readiness, routes
 from customers.config import (
     DEFAULTS,
     SERVER_THREADS,
@@ -156,16 +156,34 @@ def _build(config: Mapping[str, Any] | None, *, serving: bool) -> Flask:
         max_concurrent=app.config["BUSINESS_MAX_CONCURRENT"],
     )
 
-    # Routes: the customers resource, business lookups, health, the API's own docs, and the
-    # base URL, which points at the rest.
+    # Prometheus, when METRICS_PORT is set: fed by the access line's figures (below);
+    # the main process serves them (customers.web.metrics_server).
+    observers = []
+    if app.config["METRICS_PORT"]:
+        from customers.web.prometheus import PrometheusRecorder
+
+        client: BusinessClient = app.extensions["business_client"]
+        recorder = PrometheusRecorder(breaker_state=lambda: client.breaker_state)
+        app.extensions["prometheus"] = recorder
+        observers.append(recorder.observe)
+
+    # Routes: the customers resource, business lookups, liveness and readiness, the API's
+    # own docs, and the base URL, which points at the rest.
     app.register_blueprint(routes.bp)
     app.register_blueprint(businesses.bp)
     app.register_blueprint(index.bp)
+    app.register_blueprint(readiness.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(docs_page.bp)
 
     app.cli.add_command(cli.commands)  # flask customers import|export
     app.cli.add_command(cli.init_db_command)  # flask init-db
+
+    # Traces, when the OTEL_* variables ask for them: imported only then.
+    if app.config["TRACING"]:
+        from customers.web import tracing
+
+        tracing.init_app(app)
 
     # Around all of it: security headers outermost, then request id and access line,
     # then bodies read whole and within the limit, whichever server delivers them.
@@ -174,6 +192,8 @@ def _build(config: Mapping[str, Any] | None, *, serving: bool) -> Flask:
             WholeBodyMiddleware(app.wsgi_app, limit=app.config["MAX_CONTENT_LENGTH"]),
             app.config["CUSTOMER_STORE"],
             log_level=app.config["LOG_LEVEL"],
+            emf=app.config["METRICS"] == "emf",
+            observers=observers,
         )
     )
     # Behind TRUSTED_PROXIES proxies, the client address is the one the nearest of them
@@ -200,6 +220,10 @@ def served_app() -> Flask:
     LINES.start_buffering()
     at_exit(LINES.flush)  # registered first, so it runs last: after the store's lines
     at_exit(app.extensions["customer_store"].close)
+    if "prometheus" in app.extensions:
+        from customers.web.prometheus import mark_worker_dead
+
+        at_exit(mark_worker_dead)
     return app
 
 

@@ -104,6 +104,16 @@ class _Breaker:
         self._opened_at: float | None = None
         self._probing = False
 
+    @property
+    def state(self) -> str:
+        """The state: closed, open (calls kept away) or half-open (the cooldown is over)."""
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            if self._opened_at + self._cooldown - self._clock() > 0 or self._probing:
+                return "open"
+            return "half-open"
+
     def before_call(self) -> None:
         """Raise UpstreamUnavailable while open; let exactly one probe through after."""
         with self._lock:
@@ -191,6 +201,11 @@ class BusinessClient:
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
+
+    @property
+    def breaker_state(self) -> str:
+        """The breaker's state: "closed", "open" or "half-open" (readiness and metrics)."""
+        return self._breaker.state
 
     def _http(self) -> requests.Session:
         """The client's one session, made (and requests imported) on first use."""

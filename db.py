@@ -426,6 +426,11 @@ class CustomerStore(Protocol):
 
     def ping(self) -> None: ...
 
+    def check_writable(self) -> None:
+        """Make a small write that needs what a customer's write needs (disk space, a
+        writable file, DynamoDB's consent); raises StoreUnavailable naming what refused."""
+        ...
+
     def close(self) -> None: ...
 
 

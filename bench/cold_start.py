@@ -8,9 +8,11 @@ Lambda package does (`bench/.runtime-venv`, made from requirements.txt less gran
 and made again when requirements.txt changes); the development `.venv` holds more,
 and some of it (rich, for one) is imported when found.
 
-The service is measured twice: with the in-memory SQLite store and with
-`CUSTOMER_STORE=dynamodb` (boto3 imported, the first request a Query), against moto's
-server on loopback, run from the development `.venv`. Interpreter start-up is left out
+The service is measured three times: with the in-memory SQLite store, the same with
+OpenTelemetry traces on (OTLP over HTTP to a sink on loopback; the spans are flushed
+before the handler returns, as on Lambda), and with `CUSTOMER_STORE=dynamodb` (boto3
+imported, the first request a Query), against moto's server on loopback, run from
+the development `.venv`. Interpreter start-up is left out
 of every figure. The three kinds of run alternate, so that a machine whose load
 changes during the run weighs on each alike. Printed: medians and the fastest runs
 (the least disturbed by other work on the machine), their ratios, and the median of
@@ -134,6 +136,32 @@ def moto_server() -> Iterator[str]:
         server.wait()
 
 
+@contextmanager
+def otlp_sink() -> Iterator[str]:
+    """An OTLP/HTTP endpoint on loopback that takes every export and keeps nothing."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def run(python: Path, source: str, **env: str) -> float:
     environ = {
         **os.environ,
@@ -157,7 +185,7 @@ def run(python: Path, source: str, **env: str) -> float:
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 21
     python = runtime_python()
-    with moto_server() as endpoint:
+    with moto_server() as endpoint, otlp_sink() as otlp:
         dynamodb = {
             "CUSTOMER_STORE": "dynamodb",
             "DYNAMODB_TABLE": TABLE,
@@ -167,6 +195,7 @@ def main() -> None:
         }
         kinds = {
             "sqlite": (SERVICE, {}),
+            "traced": (SERVICE, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp}),
             "dynamodb": (SERVICE, dynamodb),
             "bare": (BARE_FLASK, {}),
         }
@@ -183,12 +212,13 @@ def main() -> None:
     print("                                      median   fastest")
     labels = {
         "sqlite": "lambda_handler, sqlite in memory",
+        "traced": "the same, traces on (OTLP)",
         "dynamodb": "lambda_handler, dynamodb (moto)",
         "bare": "bare Flask app behind apig-wsgi",
     }
     for name, label in labels.items():
         print(f"  {label:34s} {median[name]:7.1f}   {least[name]:7.1f} ms")
-    for name in ("sqlite", "dynamodb"):
+    for name in ("sqlite", "traced", "dynamodb"):
         # Each round's service run against the bare run beside it, so that load which
         # changes between rounds cancels out; then the median of those ratios.
         rounds = statistics.median(s / b for s, b in zip(times[name], times["bare"], strict=True))

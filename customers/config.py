@@ -75,6 +75,14 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_STORAGE_URI": "memory://",
     "TRUSTED_PROXIES": 0,
     "CORS_ORIGINS": (),
+    # Prometheus metrics at /metrics on this port of HOST, never the API's port; 0: off.
+    "METRICS_PORT": 0,
+    # "emf": the access line carries CloudWatch's Embedded Metric Format (always on Lambda,
+    # where CloudWatch reads it); "": it does not.
+    "METRICS": "",
+    # OpenTelemetry traces, on when the standard OTEL_* variables ask for them (see
+    # tracing_requested); the SDK reads the rest of them itself.
+    "TRACING": False,
 }
 
 # Threads per server process that run requests (granian's blocking threads). Business
@@ -337,6 +345,8 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "RATE_LIMIT_STORAGE_URI": _limit_storage,
     "TRUSTED_PROXIES": _integer(0, 5),
     "CORS_ORIGINS": _origins,
+    "METRICS_PORT": _integer(0, 65535),
+    "METRICS": _choice("", "emf"),
 }
 
 # Values that are secrets: a conversion error must not echo them (a Redis URI may hold
@@ -361,7 +371,29 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
             shown = "<hidden>" if name in SECRET_SETTINGS else repr(raw)
             raise ConfigError(f"{name}={shown}: {exc}") from None
     _check_store_choice(settings)
+    if tracing_requested(environ):
+        settings["TRACING"] = True
     return settings
+
+
+# The endpoint variables of OTLP, either of which turns traces on.
+OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+def tracing_requested(environ: Mapping[str, str]) -> bool:
+    """Whether the OTEL_* variables ask for traces: OTEL_TRACES_EXPORTER=otlp, or an OTLP
+    endpoint given, unless OTEL_TRACES_EXPORTER=none or OTEL_SDK_DISABLED=true.
+
+    Raises ConfigError for an exporter the service does not ship (only OTLP over HTTP).
+    """
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter not in ("", "otlp", "none"):
+        raise ConfigError(
+            f"OTEL_TRACES_EXPORTER={exporter!r}: must be otlp (OTLP over HTTP) or none"
+        )
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true" or exporter == "none":
+        return False
+    return exporter == "otlp" or any(environ.get(name, "").strip() for name in OTLP_ENDPOINTS)
 
 
 # Settings only one store reads. CUSTOMER_STORE alone picks the store, so any of these
@@ -390,6 +422,11 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"BODY_MEMORY_LIMIT: must be more than the largest body "
             f"({settings['MAX_CONTENT_LENGTH']} bytes), or no body could be read"
+        )
+    if settings["METRICS_PORT"] and settings["METRICS_PORT"] == settings["PORT"]:
+        raise ConfigError(
+            f"METRICS_PORT={settings['METRICS_PORT']}: the metrics need a port of their own, "
+            "not the API's (PORT), so that /metrics is never public"
         )
     connect = settings["BUSINESS_CONNECT_TIMEOUT"]
     if settings["BUSINESS_DEADLINE"] < connect:

@@ -221,6 +221,23 @@ def _schemas() -> dict[str, Any]:
         "required": ["status", "store"],
         "properties": {"status": {"const": "ok"}, "store": {"type": "string"}},
     }
+    components["Readiness"] = {
+        "type": "object",
+        "required": ["status", "store", "register"],
+        "properties": {
+            "status": {"const": "ready"},
+            "store": {
+                "type": "object",
+                "required": ["kind", "writable"],
+                "properties": {"kind": {"type": "string"}, "writable": {"type": "boolean"}},
+            },
+            "register": {
+                "type": "object",
+                "required": ["breaker"],
+                "properties": {"breaker": {"enum": ["closed", "open", "half-open"]}},
+            },
+        },
+    }
     link = {"type": "object", "required": ["href"], "properties": {"href": {"type": "string"}}}
     components["Index"] = {
         "type": "object",

@@ -130,6 +130,16 @@ def examples(schemas: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "health": {
             "ok": _example("Serving, on the sqlite store", {"status": "ok", "store": "sqlite"})
         },
+        "readiness": {
+            "ready": _example(
+                "Ready, the register's breaker open",
+                {
+                    "status": "ready",
+                    "store": {"kind": "sqlite", "writable": True},
+                    "register": {"breaker": "open"},
+                },
+            )
+        },
         "index": {
             "index": _example(
                 "At the root",

@@ -50,7 +50,7 @@ def worker_count(settings: dict[str, object]) -> int:
     return requested or (os.cpu_count() or 1)
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int, *, setting: str = "PORT") -> None:
     """Raise ConfigError naming the port when a server already listens on `host`:`port`.
 
     granian's workers bind with SO_REUSEPORT, and the kernel lets every socket that
@@ -69,8 +69,8 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise ConfigError(
-                    f"PORT={port}: port {port} on {host} is already in use by another "
-                    "program (another `make run`?). Stop it, or set PORT to a free port."
+                    f"{setting}={port}: port {port} on {host} is already in use by another "
+                    f"program (another `make run`?). Stop it, or set {setting} to a free port."
                 ) from None
             raise ConfigError(
                 f"HOST={host!r}: cannot listen on port {port} there: {exc.strerror}"
@@ -292,6 +292,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         check_drain_time(settings)
         check_store_opens(settings)
         check_port_free(str(settings["HOST"]), int(str(settings["PORT"])))
+        metrics_port = int(str(settings["METRICS_PORT"]))
+        if metrics_port:
+            check_port_free(str(settings["HOST"]), metrics_port, setting="METRICS_PORT")
         max_connections = connection_limit(settings, raise_descriptor_limit())
     except ConfigError as exc:
         print(f"customer-api: {exc}", file=sys.stderr)
@@ -311,7 +314,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         log_dictconfig=server_log_config(),
     )
     stop.then(server.signal_handler_interrupt)
-    server.serve()
+    if not metrics_port:
+        server.serve()
+        return
+    from customers.web import metrics_server
+
+    # Before any worker starts, and before prometheus_client is imported (see there).
+    directory = metrics_server.prepare_directory()
+    try:
+        metrics_server.serve(str(settings["HOST"]), metrics_port)
+        server.serve()
+    finally:
+        metrics_server.remove_directory(directory)
 
 
 if __name__ == "__main__":

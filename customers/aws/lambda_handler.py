@@ -30,7 +30,8 @@ from customers.config import ConfigError
 
 log = structlog.get_logger(__name__)
 
-app = create_app()
+# CloudWatch Logs reads the access line's Embedded Metric Format here, whatever METRICS says.
+app = create_app({"METRICS": "emf"})
 if app.config["TRUSTED_PROXIES"]:
     raise ConfigError(
         "TRUSTED_PROXIES: leave it at 0 on Lambda, where the client address is the "
@@ -227,5 +228,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         readable = readable_event(event, body_limit=app.config["MAX_CONTENT_LENGTH"])
     except EventRefused as refusal:
         readable = stand_in(event, refusal)
-    response: dict[str, Any] = _serve(without_underscored_headers(readable), context)
+    try:
+        response: dict[str, Any] = _serve(without_underscored_headers(readable), context)
+    finally:
+        if "tracing" in app.extensions:
+            # A container may be frozen once the answer is out: its spans go now.
+            from customers.web import tracing
+
+            tracing.flush(app)
     return response

@@ -1084,6 +1084,30 @@ class DynamoStore:
         except (BotoCoreError, ClientError) as exc:
             raise StoreUnavailable(str(exc)) from exc
 
+    def check_writable(self) -> None:
+        """Write the HEALTH item, as a customer's write would be; raises StoreUnavailable.
+
+        A conditional UpdateItem: DynamoDB refuses it as it would refuse any write
+        (throttling, no write permission, a table being deleted, a bad endpoint), and the
+        condition on the partition key means it never creates anything but that item.
+        The message is DynamoDB's error code (or botocore's class name), nothing more.
+        """
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"pk": _s("HEALTH")},
+                UpdateExpression="SET #checked = :now",
+                # The item is new, or one this probe wrote: never a write over anything else.
+                ConditionExpression="attribute_not_exists(pk) OR attribute_exists(#checked)",
+                ExpressionAttributeNames={"#checked": "checkedAt"},
+                ExpressionAttributeValues={":now": {"N": str(int(time.time()))}},
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code") or "ClientError"
+            raise StoreUnavailable(code) from exc
+        except BotoCoreError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
     def close(self) -> None:
         """Close the clients' connections, if this store built them."""
         if self._owns_client:

@@ -64,6 +64,8 @@ from db import (
 ALL_OWNERS = "*"
 # Seconds between purges of history entries past their retention, per store.
 PURGE_INTERVAL = 60.0
+# The readiness probe's table (see SqliteStore.check_writable): empty between probes.
+HEALTH_PROBE_TABLE = "CREATE TABLE IF NOT EXISTS health_probe (written_at INTEGER NOT NULL)"
 
 # Derived from the field declaration: a record's columns, and the INSERT of a whole row
 # (with `email_key`, the form in which emails are compared), by name.
@@ -546,6 +548,26 @@ class SqliteStore:
                 self._conn.execute("SELECT 1").fetchone()
         except sqlite3.Error as exc:
             raise StoreUnavailable(str(exc)) from exc
+
+    def check_writable(self) -> None:
+        """Commit a write that needs a page, as a customer's write does; raises StoreUnavailable.
+
+        `SELECT 1` answers on a full disk or a read-only file while every write fails.
+        A write that is rolled back may never reach the disk, so this one commits: a row
+        written and deleted again in a table of its own, which holds no row in between.
+        The commit appends its changed pages to the WAL (or the journal), the same
+        allocation a customer's write needs, and fails as it would: SQLITE_FULL on a full
+        disk, SQLITE_READONLY on a read-only file. The message is SQLite's error name,
+        nothing more. The table is no part of the customers' schema and needs no
+        migration: it is made on first use, and dropping it loses nothing.
+        """
+        try:
+            with self._lock, self._write_transaction():
+                self._conn.execute(HEALTH_PROBE_TABLE)
+                self._conn.execute("INSERT INTO health_probe (written_at) VALUES (?)", (0,))
+                self._conn.execute("DELETE FROM health_probe")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(getattr(exc, "sqlite_errorname", type(exc).__name__)) from exc
 
     def close(self) -> None:
         """Close the connection; a file's WAL is checkpointed into it and truncated first.

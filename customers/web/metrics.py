@@ -4,8 +4,10 @@ Each request's access line is a JSON object; the fields below turn it into an EM
 record as well. CloudWatch Logs reads the `_aws` member of a Lambda function's log
 lines and makes metrics of the members it names, with no API call and nothing sent
 from the function (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/
-CloudWatch_Embedded_Metric_Format_Specification.html). On a server the same fields
-are plain members of the same line, for whatever reads the logs.
+CloudWatch_Embedded_Metric_Format_Specification.html). They are written only where
+CloudWatch reads them: on Lambda, or with METRICS=emf (a server whose stdout goes to
+CloudWatch Logs). A local access line has none of them: a server's metrics are
+Prometheus's (`prometheus`, METRICS_PORT), from the same figures.
 
 Metrics, namespace `customer-api`, dimension `Service` (the function's name, or
 `customer-api` off Lambda), each also by `Route` (the route's template) and
@@ -34,14 +36,14 @@ import sqlite3
 import time
 from typing import Any
 
+from customers.web.figures import RequestFigures
 from db import StoreError, StoreUnavailable
 
 NAMESPACE = "customer-api"
 DEFAULT_SERVICE = "customer-api"
-UNMATCHED_ROUTE = "unmatched"
 
-# The register client's exception names (as the access line notes them) to metric names.
-REGISTER_OUTCOMES = {
+# The register client's outcomes (figures.REGISTER_OUTCOMES) to metric names.
+REGISTER_METRIC_NAMES = {
     "ok": "RegisterOk",
     "BusinessNotFound": "RegisterNotFound",
     "UpstreamTimeout": "RegisterTimeout",
@@ -49,8 +51,7 @@ REGISTER_OUTCOMES = {
     "BreakerOpen": "RegisterBreakerOpen",
     "UpstreamError": "RegisterError",
 }
-_OTHER_OUTCOME = "RegisterError"
-_REGISTER_COUNTS = tuple(dict.fromkeys(REGISTER_OUTCOMES.values()))
+_REGISTER_COUNTS = tuple(dict.fromkeys(REGISTER_METRIC_NAMES.values()))
 
 _REQUEST_METRICS = {
     "Namespace": NAMESPACE,
@@ -69,39 +70,24 @@ _REGISTER_METRICS = {
         {"Name": "RegisterLatency", "Unit": "Milliseconds"},
     ],
 }
-_STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 
 
-def request_fields(
-    *,
-    service: str,
-    route: str | None,
-    status: int | None,
-    latency_ms: float,
-    store_error: bool,
-    upstream: list[dict[str, Any]] | None,
-) -> dict[str, Any]:
-    """The members that make one access line an EMF record of the request's metrics.
-
-    A request that never produced a status (the app raised past every handler) is
-    counted as a 5xx, which is what the client gets from the server or API Gateway.
-    """
+def request_fields(figures: RequestFigures, *, service: str) -> dict[str, Any]:
+    """The members that make one access line an EMF record of the request's metrics."""
     fields: dict[str, Any] = {
         "Service": service,
-        "Route": route or UNMATCHED_ROUTE,
-        "StatusClass": _STATUS_CLASSES.get((status or 500) // 100, "5xx"),
+        "Route": figures.route,
+        "StatusClass": figures.status_class,
         "Requests": 1,
-        "Latency": latency_ms,
-        "StoreErrors": 1 if store_error else 0,
+        "Latency": figures.latency_ms,
+        "StoreErrors": 1 if figures.store_error else 0,
     }
     directives = [_REQUEST_METRICS]
-    lookups = [call for call in upstream or () if call.get("service") == "business-register"]
-    if lookups:
+    if figures.register_calls:
         fields.update(dict.fromkeys(_REGISTER_COUNTS, 0))
-        for call in lookups:
-            name = REGISTER_OUTCOMES.get(str(call.get("outcome")), _OTHER_OUTCOME)
-            fields[name] += 1
-        fields["RegisterLatency"] = [call.get("duration_ms", 0) for call in lookups]
+        for call in figures.register_calls:
+            fields[REGISTER_METRIC_NAMES[call.outcome]] += 1
+        fields["RegisterLatency"] = [call.duration_ms for call in figures.register_calls]
         directives = [_REQUEST_METRICS, _REGISTER_METRICS]
     fields["_aws"] = {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives}
     return fields

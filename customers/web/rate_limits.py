@@ -210,6 +210,8 @@ class KeyGuessingLimited(TooManyRequests):
     as the limiter writes it; `_rate_limit_headers` turns both into seconds left.
     """
 
+    limit_name = "failed_key"  # the metrics' label (figures.RATE_LIMITS)
+
     def __init__(self, *, limit: int, reset_at: float) -> None:
         super().__init__(retry_after=max(1, math.ceil(reset_at - time.time())))
         self.rate_limit_headers = [

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from flask import Flask, Request, request
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.routing import Rule
 
 from customers.web import metrics
@@ -24,6 +25,8 @@ ENVIRON_UPSTREAM = "customer_api.upstream_calls"
 ENVIRON_RULE = "customer_api.url_rule"
 ENVIRON_STORE_ERROR = "customer_api.store_error"
 ENVIRON_IDEMPOTENCY = "customer_api.idempotency"
+ENVIRON_RATE_LIMITED = "customer_api.rate_limited"
+ENVIRON_TRACE_ID = "customer_api.trace_id"
 
 
 class RoutedRequest(Request):
@@ -84,9 +87,16 @@ def record_upstream_call(summary: dict[str, Any]) -> None:
 
 
 def record_exception(exc: BaseException) -> None:
-    """Note, for the access line's metrics, a request the store failed."""
+    """Note, for the access line's metrics, a request the store failed or a limit refused.
+
+    A rate limit's refusal is Werkzeug's TooManyRequests (flask-limiter's, or the
+    failed-key limit's, which names itself in `limit_name`); the 429 for a client's
+    idempotency records is the service's own problem, and no rate limit.
+    """
     if metrics.is_store_error(exc):
         request.environ[ENVIRON_STORE_ERROR] = True
+    elif isinstance(exc, TooManyRequests):
+        request.environ[ENVIRON_RATE_LIMITED] = getattr(exc, "limit_name", "requests")
 
 
 def record_idempotency(outcome: str) -> None:

@@ -25,7 +25,7 @@ from customers.web.rate_limits import FailedKeyLimit
 log = structlog.get_logger(__name__)
 
 # Routes anyone may call, keys or not: liveness, the API's description, its docs.
-OPEN_PATHS = frozenset({"/", "/health", "/openapi.json", "/docs"})
+OPEN_PATHS = frozenset({"/", "/health", "/health/ready", "/openapi.json", "/docs"})
 OPEN_PREFIXES = ("/docs/",)
 # Swagger UI adds one <style> element of its own (allowed by its hash, which `make e2e`
 # reports should an upgrade change it) and sets style attributes as it renders.

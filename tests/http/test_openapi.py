@@ -337,7 +337,11 @@ def test_every_data_operation_takes_a_key_and_documents_its_401(document: dict[s
 def test_exactly_the_open_routes_declare_no_security(document: dict[str, Any]) -> None:
     # The document and the key check agree on which routes are open.
     declared_open = {path for path, _, op in operations(document) if op["security"] == []}
-    assert declared_open == set(OPEN_PATHS) == {"/", "/health", "/openapi.json", "/docs"}
+    assert (
+        declared_open
+        == set(OPEN_PATHS)
+        == {"/", "/health", "/health/ready", "/openapi.json", "/docs"}
+    )
 
 
 @pytest.mark.parametrize("keys", [(), ("the-key",)])
@@ -371,7 +375,7 @@ def test_every_operation_has_an_id_a_known_tag_a_summary_and_a_description(
         assert operation["summary"] and operation["description"], (path, method)
         assert operation["tags"] and set(operation["tags"]) <= tags, (path, method)
         ids.append(operation["operationId"])
-    assert len(ids) == len(set(ids)) == 13
+    assert len(ids) == len(set(ids)) == 14
 
 
 def test_info_names_a_contact_and_leaves_the_licence_out(document: dict[str, Any]) -> None:
@@ -458,7 +462,8 @@ def test_the_store_s_503_is_documented_where_the_store_gives_one(
     app_settings: dict[str, Any], tmp_path: Any, document: dict[str, Any]
 ) -> None:
     # A write the DynamoDB store keeps losing to concurrent changes is a 503, as is
-    # /health while the store does not answer; no other operation gets one from the store.
+    # /health while the store does not answer, and /health/ready while it takes no write;
+    # no other operation gets one from the store.
     documented = {
         (path, method)
         for path, method, operation in operations(document)
@@ -471,6 +476,7 @@ def test_the_store_s_503_is_documented_where_the_store_gives_one(
     }
     assert documented == {
         ("/health", "get"),
+        ("/health/ready", "get"),
         ("/customers", "post"),
         ("/customers/{customerId}", "patch"),
         ("/customers/{customerId}", "put"),
@@ -484,6 +490,9 @@ def test_the_store_s_503_is_documented_where_the_store_gives_one(
         health = application.test_client().get("/health")
         assert health.status_code == 503 and "Retry-After" not in health.headers
         Conformance(document).check("/health", "get", health)
+        ready = application.test_client().get("/health/ready")
+        assert ready.status_code == 503 and "Retry-After" not in ready.headers
+        Conformance(document).check("/health/ready", "get", ready)
     finally:
         application.extensions["business_client"].close()
 
@@ -914,7 +923,7 @@ def test_every_request_body_and_success_answer_has_examples_that_fit_its_schema(
             assert "content" not in response
             continue
         contents += [((path, method, status), c) for c in response["content"].values()]
-    assert len(contents) == 15
+    assert len(contents) == 16
     for where, content in contents:
         assert content.get("examples"), where
         if "text/html" in json.dumps(where):

@@ -1,7 +1,7 @@
 """`StoreErrors` counts the store failing, never the store's answer about a request.
 
-The served app's access lines are read as CloudWatch reads them: every status the
-store can cause, on the sqlite file store and (with `--store=dynamodb`) in moto's
+The served app's access lines are read as CloudWatch reads them (METRICS=emf, as a
+server whose lines go to CloudWatch Logs runs): every status the store can cause, on the sqlite file store and (with `--store=dynamodb`) in moto's
 server, against what the line's `StoreErrors` says.
 """
 
@@ -24,7 +24,9 @@ class Served:
 
     def __init__(self, settings: dict[str, str], output: Path) -> None:
         self.output = output
-        self.server = ServerProcess({**settings, "LOG_LEVEL": "INFO"}, output=output)
+        self.server = ServerProcess(
+            {**settings, "LOG_LEVEL": "INFO", "METRICS": "emf"}, output=output
+        )
         self.session = requests.Session()
         self.sent: dict[str, int] = {}
 
@@ -159,3 +161,4 @@ def test_a_store_that_fails_is_a_store_error(
     assert (listed.status_code, created.status_code) == (500, 500)
     assert [line["StoreErrors"] for line in lines.values()] == [0, 1, 1]
     assert [line["StatusClass"] for line in lines.values()] == ["2xx", "5xx", "5xx"]
+    assert [line.get("store_error", False) for line in lines.values()] == [False, True, True]

@@ -351,15 +351,18 @@ def test_breaker_opens_fails_fast_and_closes_after_a_good_probe(
     client = make_client(retries=0, breaker_failures=3, breaker_cooldown=30, clock=clock)
     httpserver.expect_request("/companies").respond_with_json(error_body(), status=500)
     for _ in range(3):
+        assert client.breaker_state == "closed"
         with pytest.raises(UpstreamError):
             client.lookup(ID)
     # open: no call reaches the register
+    assert client.breaker_state == "open"
     with pytest.raises(UpstreamUnavailable) as raised:
         client.lookup(ID)
     assert raised.value.retry_after == 30
     assert len(httpserver.log) == 3
     # half-open after the cool-down: a failed probe opens it again
     clock.now += 30
+    assert client.breaker_state == "half-open"
     with pytest.raises(UpstreamError):
         client.lookup(ID)
     assert len(httpserver.log) == 4
@@ -370,6 +373,7 @@ def test_breaker_opens_fails_fast_and_closes_after_a_good_probe(
     httpserver.clear_all_handlers()
     httpserver.expect_request("/companies").respond_with_json(company_found_body(ID))
     assert client.lookup(ID).businessId == ID
+    assert client.breaker_state == "closed"
 
 
 def test_cache_serves_the_second_lookup(make_client: Any, httpserver: HTTPServer) -> None:

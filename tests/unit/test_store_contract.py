@@ -208,6 +208,15 @@ def test_ping_answers(store: CustomerStore) -> None:
     assert store.kind in {"sqlite", "dynamodb"}
 
 
+def test_a_store_that_takes_writes_is_writable_and_keeps_nothing_of_the_check(
+    store: CustomerStore,
+) -> None:
+    created = store.create(name="A", email="a@x.io", phone=None, business_id=None)
+    for _ in range(3):
+        store.check_writable()
+    assert store.list_page(ListQuery(limit=10)).items == [created]
+
+
 def test_list_json_is_list_page_as_the_api_shows_it(store: CustomerStore) -> None:
     store.create(name='Quote " and \\ and ünïcode', email="q@x.io", phone="1", business_id=None)
     store.create(name="Ctl\u2028", email="b@x.io", phone=None, business_id="0112038-9")
