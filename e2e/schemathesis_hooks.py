@@ -6,9 +6,10 @@ applies it, so that what Schemathesis generates as valid is valid:
 
 - a business ID's check digit: the document names it as the format `fi-business-id`,
   generated here as seven digits with the check digit `is_valid_business_id` takes;
-- a cursor is one the service made for the same filters: in a positive case, a cursor
-  the query cannot take becomes one the service makes for its filters (a link passes
-  on the real one, and it is kept when it fits);
+- a cursor is one the service made for the same filters (a page of customers) or the
+  same customer (a page of its history): in a positive case, a cursor the query cannot
+  take becomes one the service makes for it (a link passes on the real one, and it is
+  kept when it fits);
 - an Idempotency-Key names one request: a positive case gets a key of its own, as a
   client makes one per request; the same key with another body is the documented 422.
 
@@ -25,7 +26,13 @@ import schemathesis
 from hypothesis import strategies as st
 
 from business_client import is_valid_business_id
-from customers.paging import InvalidCursor, decode_cursor, encode_cursor
+from customers.paging import (
+    InvalidCursor,
+    decode_cursor,
+    decode_history_cursor,
+    encode_cursor,
+    encode_history_cursor,
+)
 from customers.schemas import BUSINESS_ID_FORMAT, CustomerFilter
 
 # A cursor's position, the keyset of a customer; any will do for a page that follows it.
@@ -57,11 +64,24 @@ def _fitting_cursor(query: dict[str, Any]) -> str:
     return str(query["cursor"])
 
 
+def _fitting_history_cursor(cursor: str, customer_id: str) -> str:
+    """The cursor if it is one of this customer's history, else one made for it."""
+    try:
+        decode_history_cursor(cursor, customer_id)
+    except InvalidCursor:
+        return encode_history_cursor(1, customer_id)
+    return cursor
+
+
 @schemathesis.hook
 def before_call(ctx: Any, case: Any, kwargs: dict[str, Any]) -> None:
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return
     if case.query and "cursor" in case.query:
-        case.query["cursor"] = _fitting_cursor(case.query)
+        if case.operation.path.endswith("/history"):
+            customer_id = str(case.path_parameters["customerId"])
+            case.query["cursor"] = _fitting_history_cursor(case.query["cursor"], customer_id)
+        else:
+            case.query["cursor"] = _fitting_cursor(case.query)
     if case.headers and "Idempotency-Key" in case.headers:
         case.headers["Idempotency-Key"] = str(uuid.uuid4())
