@@ -10,6 +10,7 @@ import contextlib
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -183,3 +184,9 @@ def store_settings(request: pytest.FixtureRequest) -> dict[str, str]:
         "AWS_ENDPOINT_URL": request.getfixturevalue("moto_endpoint"),
         "AWS_REGION": REGION,
     }
+
+
+def file_or_table(store_settings: dict[str, str], path: Path) -> dict[str, str]:
+    """The served app's store: a sqlite file at `path`, or the DynamoDB table of
+    `store_settings` (the service refuses SQLITE_PATH beside CUSTOMER_STORE=dynamodb)."""
+    return store_settings or {"SQLITE_PATH": str(path)}

@@ -21,6 +21,7 @@ from flask import Flask
 from app import create_app
 from customers.idempotency import HOLD_SECONDS, KEEP_SECONDS
 from tests.conftest import LiveServer
+from tests.dynamo import file_or_table
 from tests.served import ServerProcess
 
 PROBLEM = "application/problem+json"
@@ -61,7 +62,7 @@ def served(
 ) -> Iterator[tuple[ServerProcess, Callable[[], int]]]:
     """`python app.py` on a file store (or moto's table), and a count of its records."""
     database = tmp_path / "customers.db"
-    server = ServerProcess({"SQLITE_PATH": str(database), "WORKERS": "1", **store_settings})
+    server = ServerProcess({"WORKERS": "1", **file_or_table(store_settings, database)})
     if store_settings:
         client = request.getfixturevalue("dynamo_client")
         table = store_settings["DYNAMODB_TABLE"]

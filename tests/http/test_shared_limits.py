@@ -23,6 +23,7 @@ from app import create_app
 from customers.config import DEFAULTS, ConfigError
 from customers.serving import check_limit_storage
 from customers.web.rate_limits import FailedKeyLimit, StorageOutageLog
+from tests.dynamo import file_or_table
 from tests.redis_server import RedisServer
 from tests.served import ROOT, ServerProcess, start_in_own_group
 
@@ -57,13 +58,12 @@ def serve_two_workers(
     output = tmp_path / "served.log"
     server = ServerProcess(
         {
-            "SQLITE_PATH": str(tmp_path / "customers.db"),
             "WORKERS": "2",
             "API_KEYS": KEY,
             "RATE_LIMIT": rate,
             "RATE_LIMIT_STORAGE_URI": redis_url,
             "LOG_LEVEL": "INFO",
-            **store_settings,
+            **file_or_table(store_settings, tmp_path / "customers.db"),
         },
         output=output,
     )
