@@ -25,7 +25,7 @@ from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from business_client import BusinessClient
-from customers import businesses, cli, openapi, routes, service
+from customers import businesses, cli, events, openapi, routes, service
 from customers.config import (
     DEFAULTS,
     SERVER_THREADS,
@@ -156,9 +156,10 @@ def _build(config: Mapping[str, Any] | None, *, serving: bool) -> Flask:
         max_concurrent=app.config["BUSINESS_MAX_CONCURRENT"],
     )
 
-    # Routes: the customers resource, business lookups, health, the API's own docs, and the
-    # base URL, which points at the rest.
+    # Routes: the customers resource, business lookups, the change feed, health, the API's
+    # own docs, and the base URL, which points at the rest.
     app.register_blueprint(routes.bp)
+    app.register_blueprint(events.bp)
     app.register_blueprint(businesses.bp)
     app.register_blueprint(service.bp)
     app.register_blueprint(openapi.bp)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from db import DEFAULT_HISTORY_RETENTION_DAYS
+from db import DEFAULT_EVENTS_RETENTION_DAYS, DEFAULT_HISTORY_RETENTION_DAYS
 
 DEFAULTS: dict[str, Any] = {
     "PORT": 3000,
@@ -32,6 +32,13 @@ DEFAULTS: dict[str, Any] = {
     # Days each customer's change history entries are kept; older ones are purged as
     # writes go (sqlite) or expire by the table's TTL (DynamoDB).
     "HISTORY_RETENTION_DAYS": DEFAULT_HISTORY_RETENTION_DAYS,
+    # Days change events stay in the feed (GET /events); a cursor older than that is a
+    # 410, and its consumer resynchronises.
+    "EVENTS_RETENTION_DAYS": DEFAULT_EVENTS_RETENTION_DAYS,
+    # Seconds (DynamoDB only) the feed stays behind the clock, so that a transaction
+    # stamped just before a reader's page commits before the reader passes it: see
+    # docs/events.md.
+    "EVENTS_SETTLE_S": 30.0,
     # Seconds a client has to send a whole body once its headers are in; then a 408.
     # 64 KiB take well under a second on any working link.
     "BODY_READ_TIMEOUT": 5.0,
@@ -303,6 +310,8 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "IDEMPOTENCY_KEYS_TOTAL": _integer(1),
     "DRAIN_TIMEOUT": _integer(1, 3600),
     "HISTORY_RETENTION_DAYS": _integer(1, 36500),
+    "EVENTS_RETENTION_DAYS": _integer(1, 36500),
+    "EVENTS_SETTLE_S": _seconds(allow_zero=True),
     "CUSTOMER_STORE": _choice("sqlite", "dynamodb"),
     # DynamoDB's rule for table names.
     "DYNAMODB_TABLE": _matching(

@@ -33,6 +33,7 @@ from customers.preconditions import READABLE
 from customers.routes import DEFAULT_LIMIT, MAX_LIMIT
 from customers.view_helpers import MAX_ID_LENGTH
 from customers.web.problems import PROBLEM_JSON, TYPE_PREFIX, NotFound
+from db import ALL_EVENT_TYPES
 
 bp = Blueprint("docs", __name__)
 
@@ -71,6 +72,10 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
         410,
         "The customer this `Idempotency-Key` created has been deleted; nothing was created.",
     ),
+    "cursor-expired": (
+        410,
+        "The events cursor is older than the feed's retention; read the customers anew.",
+    ),
     "idempotency-key-reused": (422, "This `Idempotency-Key` was used for another request."),
     "idempotency-key-limit": (
         429,
@@ -103,6 +108,7 @@ TAGS = [
         "name": "businesses",
         "description": "Company details from the Finnish business register (PRH's YTJ).",
     },
+    {"name": "events", "description": "Change events: the feed, and the webhooks that carry it."},
     {"name": "service", "description": "The index, health, this document and its docs page."},
 ]
 SECURITY_SCHEMES = {
@@ -905,6 +911,180 @@ def _problem_examples(used: set[str]) -> dict[str, Any]:
     }
 
 
+# A real event, as the feed and webhooks carry it.
+EVENT_EXAMPLE = {
+    "specversion": "1.0",
+    "id": "01a24ec5-fdef-7b82-a6f7-2584ab4fb1e2",
+    "source": "/customers",
+    "type": "customer.updated",
+    "subject": "01a24ec5-fde8-766b-a53a-e9a0d1a770cb",
+    "time": "2026-12-07T04:32:08.175740Z",
+    "datacontenttype": "application/json",
+    "data": {"id": "01a24ec5-fde8-766b-a53a-e9a0d1a770cb", "version": 2, "changed": ["phone"]},
+}
+
+
+def _event_paths() -> dict[str, Any]:
+    """GET /events: the change feed."""
+    parameters = [
+        {
+            "name": "limit",
+            "in": "query",
+            "description": "Events per page.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100},
+        },
+        {
+            "name": "cursor",
+            "in": "query",
+            "description": "Opaque: the `Next-Cursor` of an earlier answer. Without it, the"
+            " feed from its oldest event kept. Older than `EVENTS_RETENTION_DAYS`: a 410.",
+            "schema": {"type": "string", "pattern": _pattern(CURSOR_FORM)},
+        },
+        {
+            "name": "type",
+            "in": "query",
+            "description": "Only events of this type.",
+            "schema": {"type": "string", "enum": list(ALL_EVENT_TYPES)},
+        },
+        {
+            "name": "subject",
+            "in": "query",
+            "description": "Only events about this customer id.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+        },
+    ]
+    ok = {
+        "description": "A page of events, oldest first.",
+        "headers": {
+            "Link": _header("RFC 8288 link to the next page while more events are there."),
+            "Next-Cursor": _header(
+                "Where to resume: on every answer, the last page too. Asked again later,"
+                " it gives exactly the events after this page, none twice.",
+                required=True,
+            ),
+        },
+        "content": _json(
+            {"type": "array", "items": _ref("CloudEvent")},
+            examples={"page": {"summary": "A phone changed", "value": [EVENT_EXAMPLE]}},
+        ),
+    }
+    return {
+        "/events": {
+            "get": _operation(
+                "listEvents",
+                "events",
+                "List change events",
+                "Every create (a bulk import's with `data.imported`), update and delete, as"
+                " a CloudEvents 1.0 object, in one order for the whole service, each written"
+                " in the same transaction as its change. `data` is thin: the customer's id,"
+                " its version after the change and the names of the fields changed, never a"
+                " value; fetch the customer for those. Kept `EVENTS_RETENTION_DAYS` (30 by"
+                " default). On DynamoDB the feed stays `EVENTS_SETTLE_S` behind the clock.",
+                _responses(
+                    {"200": ok},
+                    {
+                        **_errors(("410", "The cursor is past the retention.", "cursor-expired")),
+                        **_data_errors(body=False, query=True),
+                    },
+                ),
+                parameters=parameters,
+                security=KEY_REQUIRED,
+            )
+        }
+    }
+
+
+def _webhooks() -> dict[str, Any]:
+    """OpenAPI 3.1 `webhooks`: the request each WEBHOOK_URL endpoint receives."""
+    signed = {
+        "webhook-id": "The event's id; the same on every retry, for deduplication.",
+        "webhook-timestamp": "Seconds since the epoch when this attempt was signed.",
+        "webhook-signature": "`v1,` and base64 of HMAC-SHA256 under WEBHOOK_SECRET of"
+        " `{webhook-id}.{webhook-timestamp}.{body}` (Standard Webhooks).",
+    }
+    return {
+        "customerChanged": {
+            "post": {
+                "operationId": "customerChanged",
+                "tags": ["events"],
+                "summary": "A change event, delivered",
+                "description": "Each event POSTed to each endpoint, at least once, a"
+                " customer's events in version order. A 2xx is success; any other answer"
+                " or none within 10 s is retried with backoff for up to 24 hours (honouring"
+                " `Retry-After` on 429 and 503); a 410 turns the endpoint off.",
+                "security": [],
+                "parameters": [
+                    {
+                        "name": name,
+                        "in": "header",
+                        "required": True,
+                        "description": description,
+                        "schema": {"type": "string"},
+                    }
+                    for name, description in signed.items()
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": _json(
+                        _ref("CloudEvent"),
+                        examples={"event": {"summary": "A phone changed", "value": EVENT_EXAMPLE}},
+                    ),
+                },
+                "responses": {"2XX": {"description": "Received; not sent again."}},
+            }
+        }
+    }
+
+
+def _cloud_event_schema() -> dict[str, Any]:
+    text = {"type": "string"}
+    return {
+        "type": "object",
+        "title": "CloudEvent",
+        "description": "A change, as a CloudEvents 1.0 JSON object with thin data.",
+        "required": [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "subject",
+            "time",
+            "datacontenttype",
+            "data",
+        ],
+        "properties": {
+            "specversion": {"const": "1.0"},
+            "id": {**text, "description": "Unique per event; the webhook-id of its deliveries."},
+            "source": {"const": "/customers"},
+            "type": {"type": "string", "enum": list(ALL_EVENT_TYPES)},
+            "subject": {**text, "description": "The customer's id."},
+            "time": {**text, "format": "date-time"},
+            "datacontenttype": {"const": "application/json"},
+            "data": {
+                "type": "object",
+                "required": ["id", "version", "changed"],
+                "properties": {
+                    "id": text,
+                    "version": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "The version after the change (a delete's: one past"
+                        " the last).",
+                    },
+                    "changed": {
+                        "type": "array",
+                        "items": text,
+                        "description": "The API names of the fields whose value changed.",
+                    },
+                    "imported": {"const": True, "description": "Made by a bulk import."},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "additionalProperties": False,
+    }
+
+
 def _schemas() -> dict[str, Any]:
     # Imported here, when the document is first asked for: pydantic and the models are
     # left out of the start-up of a container whose first request does not need them.
@@ -957,6 +1137,7 @@ def _schemas() -> dict[str, Any]:
         "required": list(customer["required"]),
     }
     components["Problem"] = _problem_schema()
+    components["CloudEvent"] = _cloud_event_schema()
     components["Health"] = {
         "type": "object",
         "required": ["status", "store"],
@@ -1015,6 +1196,7 @@ def build_document(*, base_path: str = "") -> dict[str, Any]:
         **_service_paths(examples),
         **_customer_paths(examples, fields),
         **_business_paths(examples, fields),
+        **_event_paths(),
     }
     return {
         "openapi": "3.1.0",
@@ -1035,6 +1217,7 @@ def build_document(*, base_path: str = "") -> dict[str, Any]:
         "security": KEY_REQUIRED,
         "tags": TAGS,
         "paths": paths,
+        "webhooks": _webhooks(),
         "components": {
             "schemas": schemas,
             "examples": _problem_examples(_used_problem_types(paths)),

@@ -172,6 +172,26 @@ FROM customers_v1""",
             "CREATE INDEX customer_history_at ON customer_history (at)",
         ),
     ),
+    # 7: the change events, the outbox the feed and webhooks read. `seq` is the one global
+    # order: writers hold the write lock (BEGIN IMMEDIATE) while they insert, so sequence
+    # order is commit order, and AUTOINCREMENT never hands a number out twice, even once
+    # the newest events are purged. The `time` index makes purging a range scan; the
+    # `subject` index serves the feed filtered to one customer.
+    Step(
+        7,
+        (
+            """CREATE TABLE events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        id      TEXT NOT NULL UNIQUE,
+        type    TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        time    TEXT NOT NULL,
+        data    TEXT NOT NULL
+    )""",
+            "CREATE INDEX events_time ON events (time)",
+            "CREATE INDEX events_subject ON events (subject, seq)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(STEPS)
