@@ -33,6 +33,7 @@ from customers.config import (
     check_settings,
     settings_from_env,
 )
+from customers.delivery import commands as delivery_commands
 from customers.store_settings import open_configured_store
 from customers.stores.sqlite import is_in_memory
 from customers.web import bodies, errors, problems, rate_limits, request_context, security
@@ -166,6 +167,7 @@ def _build(config: Mapping[str, Any] | None, *, serving: bool) -> Flask:
 
     app.cli.add_command(cli.commands)  # flask customers import|export
     app.cli.add_command(cli.init_db_command)  # flask init-db
+    app.cli.add_command(delivery_commands.commands)  # flask events failed|redeliver
 
     # Around all of it: security headers outermost, then request id and access line,
     # then bodies read whole and within the limit, whichever server delivers them.
@@ -194,12 +196,17 @@ def served_app() -> Flask:
     Log lines are batched by one thread from here on (see log_setup.LineWriter): a served
     request then writes its access line without a system call of its own.
     """
+    from customers.delivery.relay import start_relay
     from customers.web.lifecycle import at_exit  # a server's concern, not Lambda's
 
     app = create_app()
     LINES.start_buffering()
     at_exit(LINES.flush)  # registered first, so it runs last: after the store's lines
     at_exit(app.extensions["customer_store"].close)
+    # Webhooks from the store's outbox (sqlite; on AWS the stream function delivers).
+    relay = start_relay(app.config, app.extensions["customer_store"])
+    if relay is not None:
+        at_exit(relay.stop)  # registered after the store, so it stops before the store closes
     return app
 
 

@@ -197,6 +197,19 @@ class SqliteStore:
             raise
         self._conn.execute("COMMIT")
 
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside a write transaction, under the lock: for a module that
+        keeps tables of its own in this database (the webhook relay's state)."""
+        with self._lock, self._write_transaction():
+            yield self._conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection under the lock, for reads."""
+        with self._lock:
+            yield self._conn
+
     def create(
         self,
         *,

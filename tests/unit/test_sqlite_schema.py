@@ -269,7 +269,8 @@ def test_a_version_5_file_gains_the_history_table(tmp_path: Path) -> None:
     db.SqliteStore(str(path)).close()
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE customer_history")
-        conn.execute("DROP TABLE events")  # step 7's, which a version 5 file lacks too
+        for table in ("events", "webhook_endpoints", "webhook_deliveries", "webhook_lease"):
+            conn.execute(f"DROP TABLE {table}")  # step 7's, which a version 5 file lacks too
         conn.execute("PRAGMA user_version = 5")
     conn.close()
     store = db.SqliteStore(str(path))
