@@ -366,7 +366,9 @@ def _event_item(event: ChangeEvent, *, expires_at: int) -> dict[str, AttributeVa
     }
 
 
-def _change_event(item: Item) -> ChangeEvent:
+def event_from_item(item: Item) -> ChangeEvent:
+    """The event an EVENT# item holds: read from a query, or from the table's stream
+    (whose NewImage has the same form)."""
     return ChangeEvent(
         item["feedSk"]["S"],
         item["type"]["S"],
@@ -1250,7 +1252,7 @@ class DynamoStore:
         while len(events) <= query.limit:
             answer = self._client.query(**request)
             events += [
-                _change_event(item)
+                event_from_item(item)
                 for item in answer.get("Items", [])
                 if item["feedSk"]["S"] != query.after  # BETWEEN is inclusive
             ]
