@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help run dev moto test lint typecheck pytest redis-server fuzz bench profile e2e lock clean build-ApiFunction
+.PHONY: help run dev moto test lint typecheck pytest redis-server fuzz bench profile e2e lock clean build-ApiFunction build-DeliveryFunction
 
 help:
 	@echo "make run    serve the API on http://localhost:3000 (in-memory store unless SQLITE_PATH is set)"
@@ -103,6 +103,9 @@ build-ApiFunction:
 	python3 -m pip install --quiet --disable-pip-version-check --no-deps --no-compile \
 		--target "$(ARTIFACTS_DIR)" .
 	rm -rf "$(ARTIFACTS_DIR)"/customer_api-*.dist-info "$(ARTIFACTS_DIR)/bin" build *.egg-info
+
+# The stream function is the same package with another entry point.
+build-DeliveryFunction: build-ApiFunction
 
 # Debian's packages, those missing installed in one go: Chromium for the docs check, a JDK
 # and the Jakarta annotations for the generated Java client (path:package pairs). newman,

@@ -25,7 +25,7 @@ from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from business_client import BusinessClient
-from customers import businesses, cli, docs_page, index, openapi, readiness, routes
+from customers import businesses, cli, docs_page, events, index, openapi, readiness, routes
 from customers.config import (
     DEFAULTS,
     SERVER_THREADS,
@@ -33,6 +33,7 @@ from customers.config import (
     check_settings,
     settings_from_env,
 )
+from customers.delivery import commands as delivery_commands
 from customers.store_settings import open_configured_store
 from customers.stores.sqlite import is_in_memory
 from customers.web import bodies, errors, problems, rate_limits, request_context, security
@@ -167,9 +168,10 @@ def _build(config: Mapping[str, Any] | None, *, serving: bool) -> Flask:
         app.extensions["prometheus"] = recorder
         observers.append(recorder.observe)
 
-    # Routes: the customers resource, business lookups, liveness and readiness, the API's
-    # own docs, and the base URL, which points at the rest.
+    # Routes: the customers resource, business lookups, the change feed, liveness and
+    # readiness, the API's own docs, and the base URL, which points at the rest.
     app.register_blueprint(routes.bp)
+    app.register_blueprint(events.bp)
     app.register_blueprint(businesses.bp)
     app.register_blueprint(index.bp)
     app.register_blueprint(readiness.bp)
@@ -178,6 +180,7 @@ def _build(config: Mapping[str, Any] | None, *, serving: bool) -> Flask:
 
     app.cli.add_command(cli.commands)  # flask customers import|export
     app.cli.add_command(cli.init_db_command)  # flask init-db
+    app.cli.add_command(delivery_commands.commands)  # flask events failed|redeliver
 
     # Traces, when the OTEL_* variables ask for them: imported only then.
     if app.config["TRACING"]:
@@ -214,6 +217,7 @@ def served_app() -> Flask:
     Log lines are batched by one thread from here on (see log_setup.LineWriter): a served
     request then writes its access line without a system call of its own.
     """
+    from customers.delivery.relay import start_relay
     from customers.web.lifecycle import at_exit  # a server's concern, not Lambda's
 
     app = create_app()
@@ -224,6 +228,10 @@ def served_app() -> Flask:
         from customers.web.prometheus import mark_worker_dead
 
         at_exit(mark_worker_dead)
+    # Webhooks from the store's outbox (sqlite; on AWS the stream function delivers).
+    relay = start_relay(app.config, app.extensions["customer_store"])
+    if relay is not None:
+        at_exit(relay.stop)  # registered after the store, so it stops before the store closes
     return app
 
 

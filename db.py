@@ -8,6 +8,7 @@ this module; nothing here imports them.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, make_dataclass, replace
@@ -222,6 +223,94 @@ def retention_cutoff(days: int, now: float | None = None) -> str:
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
+# What each history action tells the feed: the CloudEvents type, and whether the change
+# came from a bulk import ("imported": true in the event's data).
+EVENT_TYPES: dict[Action, str] = {
+    "created": "customer.created",
+    "imported": "customer.created",
+    "updated": "customer.updated",
+    "replaced": "customer.updated",
+}
+DELETED_EVENT_TYPE = "customer.deleted"
+ALL_EVENT_TYPES = ("customer.created", "customer.updated", "customer.deleted")
+EVENT_SOURCE = "/customers"
+# Days an event is kept in the feed (EVENTS_RETENTION_DAYS unless set).
+DEFAULT_EVENTS_RETENTION_DAYS = 30
+
+
+@dataclass(slots=True, frozen=True)
+class ChangeEvent:
+    """One change as the feed and webhooks carry it: thin data (the id, the version after
+    the change, the API names of the fields that changed), never a field's value, so no
+    personal data travels in events and a deleted person is not kept in them.
+
+    `position` is the store's own place of the event in the feed's one global order
+    (sqlite: a sequence number; DynamoDB: the time-ordered id), opaque to others.
+    """
+
+    id: str
+    type: str
+    subject: str
+    time: str
+    data: dict[str, Any]
+    position: str = ""
+
+    def to_cloudevent(self) -> dict[str, Any]:
+        """The CloudEvents 1.0 JSON form."""
+        return {
+            "specversion": "1.0",
+            "id": self.id,
+            "source": EVENT_SOURCE,
+            "type": self.type,
+            "subject": self.subject,
+            "time": self.time,
+            "datacontenttype": "application/json",
+            "data": self.data,
+        }
+
+
+def change_event(
+    record: CustomerRecord, action: Action, changes: Mapping[str, Any], *, at: str | None = None
+) -> ChangeEvent:
+    """The event of a create, import or update that left `record` as it now is."""
+    data: dict[str, Any] = {"id": record.id, "version": record.version, "changed": list(changes)}
+    if action == "imported":
+        data["imported"] = True
+    return ChangeEvent(
+        new_event_id(), EVENT_TYPES[action], record.id, at or record.updated_at, data
+    )
+
+
+def deletion_event(record: CustomerRecord) -> ChangeEvent:
+    """The event of erasing `record`: its version one past the last, and the fields it had
+    (all of them now gone)."""
+    changed = [name for name in changes_between(None, record)]
+    data = {"id": record.id, "version": record.version + 1, "changed": changed}
+    return ChangeEvent(new_event_id(), DELETED_EVENT_TYPE, record.id, utc_timestamp(), data)
+
+
+@dataclass(slots=True, frozen=True)
+class EventQuery:
+    """One page of the feed: at most `limit` events after `after` (a position the store
+    gave out), only of this type and about this subject when given."""
+
+    limit: int
+    after: str | None = None
+    type: str | None = None
+    subject: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class EventPage:
+    """Events in feed order; whether more are already there; and where the next read
+    resumes (`next`, with the time it stands for, `next_at`), also after the last page."""
+
+    items: list[ChangeEvent]
+    has_more: bool
+    next: str
+    next_at: str
+
+
 @dataclass(slots=True, frozen=True)
 class Conflict:
     """A record a batch write left out: its position in the batch and which keys are taken.
@@ -417,6 +506,15 @@ class CustomerStore(Protocol):
         """
         ...
 
+    def events_page(self, query: EventQuery) -> EventPage:
+        """Change events after `query.after`, oldest first, none past their retention.
+
+        Every write above writes its event in its own transaction (an outbox): a crash
+        leaves both or neither. A reader that resumes from `next` gets exactly the events
+        after it, none twice, whatever writers were doing meanwhile.
+        """
+        ...
+
     def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
         """What `insert_many` would reject because of customers already stored; writes nothing.
 
@@ -453,9 +551,41 @@ def new_customer_id() -> str:
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
     value = value & ~(0xF << 76) | 0x7 << 76  # version 7
     value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
-    # str(uuid.UUID(int=value)), without building the UUID object.
+    return _uuid_text(value)
+
+
+def _uuid_text(value: int) -> str:
+    """str(uuid.UUID(int=value)), without building the UUID object."""
     digits = f"{value:032x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def new_event_id() -> str:
+    """An event's id: a UUIDv7 whose 12 bits after the millisecond count up within the
+    millisecond (RFC 9562's method 1), so the ids one process makes sort in the order
+    made, the events of one import batch too, and the feed's order on DynamoDB is that."""
+    with _event_clock_lock:
+        now_ms = time.time_ns() // 1_000_000
+        last_ms, last_count = _event_clock
+        ms, count = (last_ms, last_count + 1) if now_ms <= last_ms else (now_ms, 0)
+        if count > 0xFFF:  # 4096 in one millisecond: borrow the next one
+            ms, count = ms + 1, 0
+        _event_clock[:] = [ms, count]
+    value = ms << 80 | 0x7 << 76 | count << 64 | 0x2 << 62
+    return _uuid_text(value | int.from_bytes(os.urandom(8)) >> 2)
+
+
+# The last (millisecond, count) an event id was made with, per process.
+_event_clock = [0, 0]
+_event_clock_lock = threading.Lock()
+
+
+def event_id_floor(epoch_ms: int) -> str:
+    """A position in the order of event ids: the text every UUIDv7 of the millisecond
+    `epoch_ms` begins with. As a prefix it sorts below each of them (and above every id
+    made earlier), so "ids after it" are exactly those made at `epoch_ms` or later."""
+    digits = f"{epoch_ms:012x}"
+    return f"{digits[:8]}-{digits[8:12]}-7"
 
 
 def comparable_version(expected_version: int) -> int:

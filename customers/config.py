@@ -8,14 +8,17 @@ whatever mapping the caller passes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from db import DEFAULT_HISTORY_RETENTION_DAYS
+from db import DEFAULT_EVENTS_RETENTION_DAYS, DEFAULT_HISTORY_RETENTION_DAYS
 
 DEFAULTS: dict[str, Any] = {
     "PORT": 3000,
@@ -32,6 +35,23 @@ DEFAULTS: dict[str, Any] = {
     # Days each customer's change history entries are kept; older ones are purged as
     # writes go (sqlite) or expire by the table's TTL (DynamoDB).
     "HISTORY_RETENTION_DAYS": DEFAULT_HISTORY_RETENTION_DAYS,
+    # Days change events stay in the feed (GET /events); a cursor older than that is a
+    # 410, and its consumer resynchronises.
+    "EVENTS_RETENTION_DAYS": DEFAULT_EVENTS_RETENTION_DAYS,
+    # Seconds (DynamoDB only) the feed stays behind the clock, so that a transaction
+    # stamped just before a reader's page commits before the reader passes it: see
+    # docs/events.md.
+    "EVENTS_SETTLE_S": 30.0,
+    # Webhooks (docs/events.md): endpoints each event is POSTed to, signed with the secret;
+    # none by default. The first retry's delay, doubled each time after, and how long an
+    # event is retried before it is marked failed.
+    "WEBHOOK_URL": (),
+    "WEBHOOK_SECRET": None,
+    "WEBHOOK_BACKOFF_S": 5.0,
+    "WEBHOOK_RETRY_FOR_S": 24 * 3600.0,
+    # Endpoints on loopback, private or link-local addresses, or over plain http: for
+    # development and tests only.
+    "WEBHOOK_ALLOW_PRIVATE": False,
     # Seconds a client has to send a whole body once its headers are in; then a 408.
     # 64 KiB take well under a second on any working link.
     "BODY_READ_TIMEOUT": 5.0,
@@ -174,6 +194,33 @@ def _http_url(raw: str) -> str:
     return value.rstrip("/")
 
 
+def _webhook_urls(raw: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URLs (whether https is required is check_settings' call)."""
+    urls = tuple(dict.fromkeys(_http_url(url) for url in raw.split(",") if url.strip()))
+    if not urls:
+        raise ValueError("must name at least one URL")
+    return urls
+
+
+# Standard Webhooks secrets: `whsec_` and the base64 of the key.
+WHSEC_PREFIX = "whsec_"
+MIN_WEBHOOK_KEY_BYTES = 24
+
+
+def _webhook_secret(raw: str) -> str:
+    value = raw.strip()
+    rule = f"must be {WHSEC_PREFIX} and the base64 of at least {MIN_WEBHOOK_KEY_BYTES} bytes"
+    if not value.startswith(WHSEC_PREFIX):
+        raise ValueError(rule)
+    try:
+        key = base64.b64decode(value.removeprefix(WHSEC_PREFIX), validate=True)
+    except binascii.Error:
+        raise ValueError(rule) from None
+    if len(key) < MIN_WEBHOOK_KEY_BYTES:
+        raise ValueError(rule)
+    return value
+
+
 def _optional(convert: Callable[[str], str]) -> Callable[[str], str | None]:
     """`convert`, with an empty value meaning unset."""
 
@@ -311,6 +358,8 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "IDEMPOTENCY_KEYS_TOTAL": _integer(1),
     "DRAIN_TIMEOUT": _integer(1, 3600),
     "HISTORY_RETENTION_DAYS": _integer(1, 36500),
+    "EVENTS_RETENTION_DAYS": _integer(1, 36500),
+    "EVENTS_SETTLE_S": _seconds(allow_zero=True),
     "CUSTOMER_STORE": _choice("sqlite", "dynamodb"),
     # DynamoDB's rule for table names.
     "DYNAMODB_TABLE": _matching(
@@ -347,11 +396,16 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {
     "CORS_ORIGINS": _origins,
     "METRICS_PORT": _integer(0, 65535),
     "METRICS": _choice("", "emf"),
+    "WEBHOOK_URL": _webhook_urls,
+    "WEBHOOK_SECRET": _webhook_secret,
+    "WEBHOOK_BACKOFF_S": _seconds(allow_zero=False),
+    "WEBHOOK_RETRY_FOR_S": _seconds(allow_zero=False),
+    "WEBHOOK_ALLOW_PRIVATE": _flag,
 }
 
 # Values that are secrets: a conversion error must not echo them (a Redis URI may hold
 # a password).
-SECRET_SETTINGS = frozenset({"API_KEYS", "RATE_LIMIT_STORAGE_URI"})
+SECRET_SETTINGS = frozenset({"API_KEYS", "RATE_LIMIT_STORAGE_URI", "WEBHOOK_SECRET"})
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -416,6 +470,37 @@ def _check_store_choice(found: Mapping[str, Any]) -> None:
             )
 
 
+def check_webhook_urls(settings: Mapping[str, Any]) -> None:
+    """Refuse webhook endpoints that are not https, or whose host resolves to a loopback,
+    private, link-local or otherwise non-public address (a webhook must not reach into the
+    service's own network), unless WEBHOOK_ALLOW_PRIVATE; and endpoints without a secret.
+
+    Resolves each host, so it runs at start, once. Raises ConfigError naming WEBHOOK_URL.
+    """
+    urls = settings["WEBHOOK_URL"]
+    if urls and settings["WEBHOOK_SECRET"] is None:
+        raise ConfigError("WEBHOOK_URL is set but WEBHOOK_SECRET is not: deliveries are signed")
+    if settings["WEBHOOK_ALLOW_PRIVATE"]:
+        return
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme != "https":
+            raise ConfigError(
+                f"WEBHOOK_URL={url!r}: must be https (WEBHOOK_ALLOW_PRIVATE=1 for development)"
+            )
+        try:
+            found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except OSError as exc:
+            raise ConfigError(f"WEBHOOK_URL={url!r}: its host does not resolve ({exc})") from None
+        for *_, address in found:
+            ip = ipaddress.ip_address(str(address[0]).partition("%")[0])
+            if not ip.is_global:
+                raise ConfigError(
+                    f"WEBHOOK_URL={url!r}: resolves to {ip}, a loopback, private or link-local"
+                    " address (WEBHOOK_ALLOW_PRIVATE=1 for development)"
+                )
+
+
 def check_settings(settings: Mapping[str, Any]) -> None:
     """Reject combinations no single variable can see; raises ConfigError."""
     if settings["BODY_MEMORY_LIMIT"] <= settings["MAX_CONTENT_LENGTH"]:
@@ -444,3 +529,9 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError(
             "REQUIRE_API_KEYS=1 but neither API_KEYS nor API_KEYS_SSM_PARAMETER gives a key"
         )
+    if settings["WEBHOOK_URL"] and settings["CUSTOMER_STORE"] == "dynamodb":
+        raise ConfigError(
+            "WEBHOOK_URL: the service delivers webhooks from a sqlite store; on DynamoDB the"
+            " table's stream does (template.yaml's DeliveryFunction)"
+        )
+    check_webhook_urls(settings)

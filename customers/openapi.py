@@ -30,6 +30,7 @@ from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
 from customers.documented import FromModels, Operation, documented, operation_of
+from customers.events_document import cloud_event_schema, webhooks
 from customers.openapi_parts import (
     HEADER_REQUEST_ID,
     content,
@@ -61,6 +62,10 @@ PROBLEM_TYPES: dict[str, tuple[int, str]] = {
     "customer-deleted": (
         410,
         "The customer this `Idempotency-Key` created has been deleted; nothing was created.",
+    ),
+    "cursor-expired": (
+        410,
+        "The events cursor is older than the feed's retention; read the customers anew.",
     ),
     "idempotency-key-reused": (422, "This `Idempotency-Key` was used for another request."),
     "idempotency-key-limit": (
@@ -94,6 +99,7 @@ TAGS = [
         "name": "businesses",
         "description": "Company details from the Finnish business register (PRH's YTJ).",
     },
+    {"name": "events", "description": "Change events: the feed, and the webhooks that carry it."},
     {"name": "service", "description": "The index, health, this document and its docs page."},
 ]
 SECURITY_SCHEMES = {
@@ -221,6 +227,7 @@ def _schemas() -> dict[str, Any]:
         "required": ["status", "store"],
         "properties": {"status": {"const": "ok"}, "store": {"type": "string"}},
     }
+    components["CloudEvent"] = cloud_event_schema()
     components["Readiness"] = {
         "type": "object",
         "required": ["status", "store", "register"],
@@ -387,6 +394,7 @@ def build_document(app: Flask, *, base_path: str = "") -> dict[str, Any]:
         "security": KEY_REQUIRED,
         "tags": TAGS,
         "paths": paths,
+        "webhooks": webhooks(),
         "components": {
             "schemas": schemas,
             "examples": _problem_examples(_used_problem_types(paths)),

@@ -2,7 +2,7 @@
 row bound to its filters.
 
 A cursor is base64url of `[createdAt, id, filters]`; a history cursor, of `[version,
-customer]`. It is opaque to clients but
+customer]`; an events cursor, of `["events", position, time]`. It is opaque to clients but
 checked strictly here: anything that does not decode to exactly that shape, or
 that was made for other filters, is rejected, so a forged, truncated or
 replayed-from-another-query cursor is a 400, never a 500 or a wrong page.
@@ -147,3 +147,21 @@ NEXT_PAGE_LINKS = {
         "description": "The next page, while `Next-Cursor` is sent.",
     }
 }
+
+
+# A position in the feed, as the stores give them out: a sequence number (sqlite) or an
+# event id or its prefix (DynamoDB).
+_FEED_POSITION = re.compile(r"[0-9a-f-]{1,36}")
+
+
+def encode_events_cursor(position: str, at: str) -> str:
+    """The cursor that resumes the feed at `position`, which stands for the time `at`."""
+    return _pack(["events", position, at])
+
+
+def decode_events_cursor(cursor: str) -> tuple[str, str]:
+    """The (position, at) an events cursor holds; raises InvalidCursor."""
+    kind, position, at = _unpack(cursor, 3)
+    if kind != "events" or not _FEED_POSITION.fullmatch(position) or not _TIMESTAMP.fullmatch(at):
+        raise InvalidCursor("malformed")
+    return position, at

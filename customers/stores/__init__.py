@@ -27,4 +27,5 @@ def open_store(settings: Mapping[str, Any], *, create: bool = True) -> CustomerS
         settings["SQLITE_PATH"],
         create=create,
         history_retention_days=settings["HISTORY_RETENTION_DAYS"],
+        events_retention_days=settings["EVENTS_RETENTION_DAYS"],
     )

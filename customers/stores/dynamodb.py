@@ -17,6 +17,10 @@ Items (partition key `pk` only):
                  one change of a customer: historyOf (its id), version (N), at, action,
                  actor?, requestId?, changes (the JSON object), expiresAt (N: the entry
                  goes by TTL once past HISTORY_RETENTION_DAYS)
+  EVENT#<event id>
+                 one change event (the outbox): feedPk = "EVENTS", feedSk = its id (a
+                 UUIDv7, time-ordered), type, subject, time, data (the JSON object),
+                 expiresAt (N: gone by TTL once past EVENTS_RETENTION_DAYS)
 
 Access patterns:
   get, update, delete    GetItem / UpdateItem / TransactWriteItems on CUSTOMER#<id>
@@ -34,10 +38,14 @@ Access patterns:
                          conditioned on its absence (one entry per version); read by
                          Query GSI `history` (historyOf, version), so pages come in
                          version order, past entries filtered out until TTL takes them
-  import a batch         TransactWriteItems of up to 33 customers with their claims and
-                         history entries
+  events                 each write's transaction also Puts its EVENT#; the feed is Query
+                         GSI `feed` (feedPk, feedSk) after the cursor's id and before
+                         the settle bound (docs/events.md)
+  import a batch         TransactWriteItems of up to 25 customers with their claims,
+                         history entries and events
   erase a customer       one transaction deletes CUSTOMER#<id>, its EMAIL# claim and its
-                         newest history entries (older ones just before), and turns the
+                         newest history entries (older ones just before), writes its
+                         customer.deleted event, and turns the
                          IDEMPOTENCY# item its answeredIn names into a tombstone
                          (status 410, no headers, empty body, no customerId), if that item
                          still names the customer: its answer held the person's data.
@@ -48,7 +56,8 @@ Why it scales: every item has its own high-cardinality partition key, so reads a
 spread over all partitions and none is hot. The exception is the `listing` index: every
 customer shares listPk "CUSTOMERS", one index partition, good for about 1000 writes per
 second. Creating or changing customers faster than that throttles the index, and through
-back-pressure the table. The cure is sharding: listPk = "CUSTOMERS#<n>" with
+back-pressure the table. The `feed` index is a single partition in the same way, written
+once per change (see docs/events.md). The cure is sharding: listPk = "CUSTOMERS#<n>" with
 n = hash(id) % N, and a list that queries the N shards and merge-sorts them by listSk.
 Fields that are null are left out, which also keeps customers without a business
 out of the `business` index (a GSI key must be absent, not null).
@@ -84,6 +93,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, ParamSpec, TypeVar, cast
 
 import boto3
@@ -95,17 +105,21 @@ import customers.stores.dynamo_counts as counts
 from customers.fields import FIELDS, WRITABLE
 from db import (
     BULK_IMPORT,
+    DEFAULT_EVENTS_RETENTION_DAYS,
     DEFAULT_HISTORY_RETENTION_DAYS,
     ERASED_STATUS,
     UNATTRIBUTED,
     WRITABLE_COLUMNS,
     Action,
     AnswerOf,
+    ChangeEvent,
     ClaimLost,
     Conflict,
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
+    EventPage,
+    EventQuery,
     HistoryEntry,
     HistoryPage,
     IdempotencyKeysExhausted,
@@ -117,8 +131,11 @@ from db import (
     StoreUnavailable,
     VersionMismatch,
     WrittenBy,
+    change_event,
     changes_between,
+    deletion_event,
     email_key,
+    event_id_floor,
     new_customer_id,
     new_record_values,
     utc_timestamp,
@@ -157,11 +174,14 @@ ATTEMPTS = 4  # tries of a write that lost a race to another change of the same 
 # entry needs the version): under many concurrent writers of one customer each round
 # has one winner, so an update tries until every writer could have had its turn.
 UPDATE_ATTEMPTS = 40
-# TransactWriteItems takes up to 100 items: a customer, its email claim and its history
-# entry each.
-TRANSACTION_CUSTOMERS = 33
+# TransactWriteItems takes up to 100 items: a customer, its email claim, its history
+# entry and its event each.
+ITEMS_PER_IMPORT = 4
+TRANSACTION_CUSTOMERS = 100 // ITEMS_PER_IMPORT
+FEED_PK = "EVENTS"
 # History entries a delete removes in its own transaction, the newest; older ones (only a
-# customer changed more often has them) are removed just before it.
+# customer changed more often has them) are removed just before it. With the customer,
+# its claim, its recorded answer and its event: 68 of a transaction's 100 items.
 HISTORY_IN_DELETE = 64
 SECONDS_PER_DAY = 86_400
 # The attributes the table and its indexes are keyed by, and their types.
@@ -172,6 +192,8 @@ KEY_ATTRIBUTES: dict[str, Literal["S", "N"]] = {
     "businessId": "S",
     "historyOf": "S",
     "version": "N",
+    "feedPk": "S",
+    "feedSk": "S",
 }
 BATCH_GET_KEYS = 100  # BatchGetItem's limit
 BATCH_WRITE_ITEMS = 25  # BatchWriteItem's limit
@@ -331,6 +353,32 @@ def _history_item(
     return item
 
 
+def _event_item(event: ChangeEvent, *, expires_at: int) -> dict[str, AttributeValueTypeDef]:
+    return {
+        "pk": _s(f"EVENT#{event.id}"),
+        "feedPk": _s(FEED_PK),
+        "feedSk": _s(event.id),
+        "type": _s(event.type),
+        "subject": _s(event.subject),
+        "time": _s(event.time),
+        "data": _s(orjson.dumps(event.data).decode()),
+        "expiresAt": {"N": str(expires_at)},
+    }
+
+
+def event_from_item(item: Item) -> ChangeEvent:
+    """The event an EVENT# item holds: read from a query, or from the table's stream
+    (whose NewImage has the same form)."""
+    return ChangeEvent(
+        item["feedSk"]["S"],
+        item["type"]["S"],
+        item["subject"]["S"],
+        item["time"]["S"],
+        orjson.loads(item["data"]["S"]),
+        item["feedSk"]["S"],
+    )
+
+
 def _history_entry(item: Item) -> HistoryEntry:
     return HistoryEntry(
         int(item["version"]["N"]),
@@ -454,6 +502,8 @@ class DynamoStore:
         region: str | None = None,
         endpoint_url: str | None = None,
         history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS,
+        events_retention_days: int = DEFAULT_EVENTS_RETENTION_DAYS,
+        events_settle_s: float = 30.0,
     ) -> None:
         """Use `client` if given (the caller closes it), else build one from region/endpoint.
 
@@ -462,6 +512,8 @@ class DynamoStore:
         """
         self.table_name = table_name
         self.history_retention_days = history_retention_days
+        self.events_retention_days = events_retention_days
+        self.events_settle_s = events_settle_s
         self._owns_client = client is None
         self._client = client or _make_client(region, endpoint_url)
         self._where = (region, endpoint_url)
@@ -482,6 +534,8 @@ class DynamoStore:
             region=settings["AWS_REGION"],
             endpoint_url=settings["AWS_ENDPOINT_URL"],
             history_retention_days=settings["HISTORY_RETENTION_DAYS"],
+            events_retention_days=settings["EVENTS_RETENTION_DAYS"],
+            events_settle_s=settings["EVENTS_SETTLE_S"],
         )
         if settings["DYNAMODB_CREATE_TABLE"]:
             store.create_table_if_missing()
@@ -494,6 +548,7 @@ class DynamoStore:
             "listing": ("listPk", "listSk"),
             "business": ("businessId", "listSk"),
             "history": ("historyOf", "version"),
+            "feed": ("feedPk", "feedSk"),
         }
         created = False
         try:
@@ -546,7 +601,7 @@ class DynamoStore:
             updated_at=now,
             version=1,
         )
-        email = record.email
+        email, changed = record.email, changes_between(None, record)
         answered = idempotency(record) if idempotency is not None else None
         item = _item(record)
         if answered is not None:
@@ -556,7 +611,8 @@ class DynamoStore:
             # A fresh uuid4 does not collide; the condition makes sure of it.
             {"Put": self._put(item, "attribute_not_exists(#pk)")},
             {"Put": self._claim_email(email, record.id)},
-            {"Put": self._history(record, "created", by, changes_between(None, record))},
+            {"Put": self._history(record, "created", by, changed)},
+            {"Put": self._event(change_event(record, "created", changed))},
         ]
         if answered is not None:
             # The answer naming the customer, in the same transaction: all or nothing.
@@ -570,8 +626,8 @@ class DynamoStore:
             if _failed(reasons[0]):
                 return record
             # A lost key first: whoever holds it now may have created this very email.
-            if answered is not None and _failed(reasons[3]):
-                raise _claim_lost(reasons[3].get("Item"), answered) from exc
+            if answered is not None and _failed(reasons[4]):
+                raise _claim_lost(reasons[4].get("Item"), answered) from exc
             if _failed(reasons[1]):
                 raise EmailTaken(email) from exc
             raise
@@ -734,6 +790,7 @@ class DynamoStore:
         items: list[TransactWriteItemTypeDef] = [
             {"Update": cast("UpdateTypeDef", spec)},
             {"Put": self._history(new, action, by, changed)},
+            {"Put": self._event(change_event(new, action, changed))},
         ]
         if email_key(new.email) != email_key(old.email):
             # A new address: claim it and release the old one (a change of case keeps
@@ -749,7 +806,7 @@ class DynamoStore:
                     return new  # applied by an attempt whose answer was lost
                 # the customer first, as sqlite's read decides first
                 self._raise_for_customer(customer_id, current, retry=expected_version is None)
-            if len(reasons) > 2 and _failed(reasons[2]):
+            if len(reasons) > 3 and _failed(reasons[3]):
                 raise EmailTaken(new.email) from exc
             raise
         # TransactWriteItems returns no item, but with the version pinned to the one read
@@ -789,16 +846,18 @@ class DynamoStore:
             }
         }
         answered_in = item.get(ANSWERED_IN)
+        event: TransactWriteItemTypeDef = {"Put": self._event(deletion_event(old))}
         while True:
             items = [delete, self._release_email(old)]
             if answered_in is not None:
                 items.append(self._erase_answer(answered_in, customer_id))
             try:
-                self._transact(*items, *history)
+                # The answer's item, when there is one, third: its failure is read below.
+                self._transact(*items, event, *history)
                 return
             except ClientError as exc:
                 reasons = _reasons(exc)
-                if answered_in is not None and _failed(reasons[2]) and not _failed(reasons[0]):
+                if answered_in is not None and _failed(reasons[3]) and not _failed(reasons[0]):
                     # The record names the customer no more (it expired and went, or its
                     # key was taken anew): nothing of the person is in it. Without it, then.
                     answered_in = None
@@ -962,12 +1021,14 @@ class DynamoStore:
             )
             put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
             # The entry is unconditioned: it is written exactly when its customer is.
-            entry = self._history(record, "imported", by, changes_between(None, record), at=at)
+            changed = changes_between(None, record)
+            entry = self._history(record, "imported", by, changed, at=at)
             del entry["ConditionExpression"], entry["ExpressionAttributeNames"]
             items += [
                 {"Put": put},
                 {"Put": self._claim_email(record.email, record.id)},
                 {"Put": entry},
+                {"Put": self._event(change_event(record, "imported", changed, at=at))},
             ]
         request_token = _write_token()
         for attempt in range(1, ATTEMPTS + 1):
@@ -998,7 +1059,8 @@ class DynamoStore:
             raise _Retry from exc  # a burst above the table's or index's rate: again
         left_out: dict[int, tuple[str, ...]] = {}
         for position, token in enumerate(tokens):
-            customer, claim, _ = reasons[3 * position : 3 * position + 3]
+            start = ITEMS_PER_IMPORT * position
+            customer, claim = reasons[start : start + 2]
             if _failed(customer) and _written_by(customer.get("Item"), token):
                 left_out[position] = ()
                 continue
@@ -1168,6 +1230,73 @@ class DynamoStore:
         return self._put(
             _history_item(entry, record.id, expires_at=expires_at), "attribute_not_exists(#pk)"
         )
+
+    def _event(self, event: ChangeEvent) -> PutTypeDef:
+        """The unconditioned Put of an event: its id is new, and it is written exactly
+        when the change it records is."""
+        expires_at = int(time.time()) + self.events_retention_days * SECONDS_PER_DAY
+        return {"TableName": self.table_name, "Item": _event_item(event, expires_at=expires_at)}
+
+    def events_page(self, query: EventQuery) -> EventPage:
+        """Query the `feed` index between the cursor's id and the settle bound.
+
+        Ids are UUIDv7, stamped just before the write's transaction is sent, so a
+        transaction still in flight holds an id a little older than now. The feed
+        stops `events_settle_s` short of the clock: every event before that bound has
+        committed (and reached the index), so a reader never passes an event that
+        appears behind it later. docs/events.md weighs this against a counter item.
+        """
+        now = time.time()
+        bound_ms = int((now - self.events_settle_s) * 1000)
+        bound = event_id_floor(bound_ms)
+        names = {"#pk": "feedPk", "#sk": "feedSk", "#expiresAt": "expiresAt"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":pk": _s(FEED_PK),
+            ":bound": _s(bound),
+            ":now": {"N": str(int(now))},
+        }
+        key = "#pk = :pk AND #sk < :bound"
+        if query.after is not None:
+            if query.after >= bound:  # nothing settled after it yet
+                return EventPage([], False, query.after, utc_timestamp())
+            key = "#pk = :pk AND #sk BETWEEN :after AND :bound"
+            values[":after"] = _s(query.after)
+        # TTL deletes an expired event only eventually: until then it is filtered out.
+        conditions = ["#expiresAt > :now"]
+        for attribute, wanted in (("type", query.type), ("subject", query.subject)):
+            if wanted is not None:
+                names[f"#{attribute}"] = attribute
+                values[f":{attribute}"] = _s(wanted)
+                conditions.append(f"#{attribute} = :{attribute}")
+        request: QueryInputTypeDef = {
+            "TableName": self.table_name,
+            "IndexName": "feed",
+            "KeyConditionExpression": key,
+            "FilterExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "Limit": query.limit + 1,
+        }
+        events: list[ChangeEvent] = []
+        # Read on until limit + 1 events or the bound: filters and the 1 MB cap cut
+        # pages short, and has_more must be exact.
+        while len(events) <= query.limit:
+            answer = self._client.query(**request)
+            events += [
+                event_from_item(item)
+                for item in answer.get("Items", [])
+                if item["feedSk"]["S"] != query.after  # BETWEEN is inclusive
+            ]
+            if "LastEvaluatedKey" not in answer:
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        items = events[: query.limit]
+        if len(events) > query.limit:
+            return EventPage(items, True, items[-1].position, items[-1].time)
+        # Everything before the bound has been read: the next read starts there (the
+        # bound is a prefix, which sorts below every id it begins, so none is skipped).
+        at = datetime.fromtimestamp(bound_ms / 1000, UTC).isoformat(timespec="microseconds")
+        return EventPage(items, False, bound, at[:-6] + "Z")
 
     def _delete_history(self, customer_id: str, *, before: int) -> None:
         """Delete the customer's history entries older than version `before` (BatchWriteItem)."""

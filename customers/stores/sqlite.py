@@ -27,17 +27,21 @@ import orjson
 from customers.stores.sqlite_migrations import migrate
 from db import (
     BULK_IMPORT,
+    DEFAULT_EVENTS_RETENTION_DAYS,
     DEFAULT_HISTORY_RETENTION_DAYS,
     ERASED_STATUS,
     PUBLIC_FIELDS,
     UNATTRIBUTED,
     Action,
     AnswerOf,
+    ChangeEvent,
     ClaimLost,
     Conflict,
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
+    EventPage,
+    EventQuery,
     HistoryEntry,
     HistoryPage,
     IdempotencyKeysExhausted,
@@ -49,8 +53,10 @@ from db import (
     StoreUnavailable,
     VersionMismatch,
     WrittenBy,
+    change_event,
     changes_between,
     comparable_version,
+    deletion_event,
     email_key,
     new_customer_id,
     new_record_values,
@@ -81,6 +87,8 @@ INSERT_HISTORY = (
     "INSERT INTO customer_history (customer_id, version, at, action, actor, request_id,"
     " changes) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+INSERT_EVENT = "INSERT INTO events (id, type, subject, time, data) VALUES (?, ?, ?, ?, ?)"
+EVENT_COLUMNS = "seq, id, type, subject, time, data"
 IDEMPOTENCY_COLUMNS = (
     "scope, key, fingerprint, token, expires_at, status, headers, body, customer_id, owner"
 )
@@ -143,6 +151,7 @@ class SqliteStore:
         busy_timeout_ms: int = 5000,
         create: bool = True,
         history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS,
+        events_retention_days: int = DEFAULT_EVENTS_RETENTION_DAYS,
     ) -> None:
         """Open (and migrate) the database at `path`; without `create`, only one that exists.
 
@@ -150,6 +159,7 @@ class SqliteStore:
         """
         self.path = path
         self.history_retention_days = history_retention_days
+        self.events_retention_days = events_retention_days
         self._next_purge = 0.0  # time.monotonic() of the next purge of old history
         self.in_memory = is_in_memory(path)
         self._lock = threading.Lock()
@@ -189,6 +199,19 @@ class SqliteStore:
             raise
         self._conn.execute("COMMIT")
 
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside a write transaction, under the lock: for a module that
+        keeps tables of its own in this database (the webhook relay's state)."""
+        with self._lock, self._write_transaction():
+            yield self._conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection under the lock, for reads."""
+        with self._lock:
+            yield self._conn
+
     def create(
         self,
         *,
@@ -207,8 +230,8 @@ class SqliteStore:
         insert, row = INSERT, _row(record)
         answered = idempotency(record) if idempotency is not None else None
         try:
-            # One transaction: a crash leaves the customer, its history entry and the
-            # answer that names it, or none of them.
+            # One transaction: a crash leaves the customer, its history entry, its event
+            # and the answer that names it, or none of them.
             with self._lock, self._write_transaction():
                 if answered is not None:
                     self._complete_idempotency_key(answered)
@@ -321,8 +344,9 @@ class SqliteStore:
         *,
         at: str | None = None,
     ) -> None:
-        """Write the history entries of these records (as they now are), at their
-        `updated_at` unless `at` is given, and purge the entries past their retention.
+        """Write the history entries and change events of these records (as they now
+        are), at their `updated_at` unless `at` is given, and purge the entries and events
+        past their retention.
 
         The caller holds the lock, inside the transaction that writes the changes.
         """
@@ -333,6 +357,8 @@ class SqliteStore:
             self._next_purge = now + PURGE_INTERVAL
             cutoff = retention_cutoff(self.history_retention_days)
             self._conn.execute("DELETE FROM customer_history WHERE at < ?", (cutoff,))
+            cutoff = retention_cutoff(self.events_retention_days)
+            self._conn.execute("DELETE FROM events WHERE time < ?", (cutoff,))
         rows = [
             (
                 record.id,
@@ -345,10 +371,53 @@ class SqliteStore:
             )
             for record, fields in changed
         ]
+        events = [
+            _event_row(change_event(record, action, fields, at=at)) for record, fields in changed
+        ]
         if len(rows) == 1:
             self._conn.execute(INSERT_HISTORY, rows[0])  # a third of executemany's cost
+            self._conn.execute(INSERT_EVENT, events[0])
         else:
             self._conn.executemany(INSERT_HISTORY, rows)
+            self._conn.executemany(INSERT_EVENT, events)
+
+    def events_page(self, query: EventQuery) -> EventPage:
+        """One read transaction, so the page and the feed's end are of the same moment:
+        `next` after the last page is the newest sequence number then, past every event
+        the page's filters left out."""
+        where, params = (
+            ["seq > ?", "time >= ?"],
+            [int(query.after or 0), retention_cutoff(self.events_retention_days)],
+        )
+        if query.type is not None:
+            where.append("type = ?")
+            params.append(query.type)
+        if query.subject is not None:
+            where.append("subject = ?")
+            params.append(query.subject)
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                rows = self._conn.execute(
+                    f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)}"
+                    " ORDER BY seq LIMIT ?",
+                    (*params, query.limit + 1),
+                ).fetchall()
+                # The sequence's high-water mark: sqlite_sequence keeps it past purges.
+                end = self._conn.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+                ).fetchone()
+                now = utc_timestamp()
+            finally:
+                self._conn.execute("COMMIT")
+        items = [
+            ChangeEvent(event_id, kind, subject, time, orjson.loads(data), str(seq))
+            for seq, event_id, kind, subject, time, data in rows[: query.limit]
+        ]
+        if len(rows) > query.limit:
+            return EventPage(items, True, items[-1].position, items[-1].time)
+        last = max(int(query.after or 0), end[0] if end else 0)
+        return EventPage(items, False, str(last), now)
 
     def history_page(self, customer_id: str, *, limit: int, after: int | None) -> HistoryPage:
         cutoff = retention_cutoff(self.history_retention_days)
@@ -379,18 +448,21 @@ class SqliteStore:
             params.append(comparable_version(expected_version))
         with self._lock:
             with self._write_transaction():
-                deleted = self._conn.execute(sql, params).rowcount
-                if deleted:
+                row = _by_name(self._conn.execute(f"{sql} RETURNING {COLUMNS}", params)).fetchone()
+                deleted = row is not None
+                if row is not None:
                     # The create's recorded answer named the person: it becomes a tombstone.
                     self._conn.execute(
                         "UPDATE idempotency_keys SET status = ?, headers = '[]', body = X'',"
                         " customer_id = NULL WHERE customer_id = ?",
                         (ERASED_STATUS, customer_id),
                     )
-                    # Its history goes with it, in the same transaction.
+                    # Its history goes with it, in the same transaction, and its event is written.
                     self._conn.execute(
                         "DELETE FROM customer_history WHERE customer_id = ?", (customer_id,)
                     )
+                    event = deletion_event(CustomerRecord.from_row(row))
+                    self._conn.execute(INSERT_EVENT, _event_row(event))
             if deleted:
                 return
             current = self._record(customer_id)
@@ -626,6 +698,11 @@ def _idempotency_row(record: IdempotencyRecord) -> tuple[Any, ...]:
         record.customer_id,
         record.owner,
     )
+
+
+def _event_row(event: ChangeEvent) -> tuple[str, str, str, str, str]:
+    """The values of INSERT_EVENT."""
+    return (event.id, event.type, event.subject, event.time, orjson.dumps(event.data).decode())
 
 
 def _by_name(cursor: sqlite3.Cursor) -> sqlite3.Cursor:

@@ -172,6 +172,54 @@ FROM customers_v1""",
             "CREATE INDEX customer_history_at ON customer_history (at)",
         ),
     ),
+    # 7: the change events, the outbox the feed and webhooks read, and the webhooks'
+    # state. `seq` is the one global order: writers hold the write lock (BEGIN IMMEDIATE)
+    # while they insert, so sequence order is commit order, and AUTOINCREMENT never hands
+    # a number out twice, even once the newest events are purged. The `time` index makes
+    # purging a range scan; the `subject` index serves the feed filtered to one customer.
+    Step(
+        7,
+        (
+            """CREATE TABLE events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        id      TEXT NOT NULL UNIQUE,
+        type    TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        time    TEXT NOT NULL,
+        data    TEXT NOT NULL
+    )""",
+            "CREATE INDEX events_time ON events (time)",
+            "CREATE INDEX events_subject ON events (subject, seq)",
+            # Webhooks: each endpoint's place in the events (the relay copies what comes
+            # after it into deliveries, in one transaction), and whether a 410 turned it off.
+            """CREATE TABLE webhook_endpoints (
+        url         TEXT PRIMARY KEY,
+        after_seq   INTEGER NOT NULL,
+        disabled_at TEXT
+    ) WITHOUT ROWID""",
+            # An event to deliver to an endpoint: pending (due at `next_at`, epoch seconds),
+            # or failed once its retries ran out; a delivered one is deleted.
+            """CREATE TABLE webhook_deliveries (
+        url        TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        subject    TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        attempts   INTEGER NOT NULL,
+        first_at   REAL NOT NULL,
+        next_at    REAL NOT NULL,
+        last_error TEXT,
+        PRIMARY KEY (url, seq)
+    ) WITHOUT ROWID""",
+            # A customer's deliveries to an endpoint in order: the head of each line.
+            "CREATE INDEX webhook_deliveries_line ON webhook_deliveries (url, subject, seq)",
+            # The one relay that delivers, among all processes sharing the file.
+            """CREATE TABLE webhook_lease (
+        name       TEXT PRIMARY KEY,
+        holder     TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(STEPS)

@@ -138,6 +138,12 @@ class CustomerDeleted(Problem):
     status, title, slug = 410, "Customer deleted", "customer-deleted"
 
 
+class CursorExpired(Problem):
+    """410: the feed no longer holds what came after the cursor; resynchronise."""
+
+    status, title, slug = 410, "Cursor expired", "cursor-expired"
+
+
 class IdempotencyKeyLimit(Problem):
     """The client holds as many live Idempotency-Key records as it may; see `Retry-After`."""
 

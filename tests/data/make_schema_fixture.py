@@ -38,6 +38,7 @@ RELEASED: dict[int, tuple[str, str]] = {
     3: ("1931d4f", "customers.stores.sqlite"),  # just before e2faa37 merged version 4 (1278e86)
     4: ("0c4bbb4", "customers.stores.sqlite"),  # just before version 5 (erasure's index) merged
     5: ("d76c241", "customers.stores.sqlite"),  # just before version 6 (the change history) merged
+    6: ("87f0f36", "customers.stores.sqlite"),  # just before version 7 (the change events)
 }
 
 # Several customers, with and without a phone and a business ID, names beyond ASCII.

@@ -50,6 +50,7 @@ PROBLEM_TYPES = {
     "email-taken": 409,
     "idempotency-key-in-use": 409,
     "customer-deleted": 410,
+    "cursor-expired": 410,
     "idempotency-key-reused": 422,
     "idempotency-key-limit": 429,
     "idempotency-keys-exhausted": 503,
@@ -330,7 +331,7 @@ def test_every_data_operation_takes_a_key_and_documents_its_401(document: dict[s
         assert "WWW-Authenticate" in unauthorized["headers"], (path, method)
         assert set(unauthorized["content"][PROBLEM_JSON]["examples"]) == {"unauthorized"}
         checked += 1
-    assert checked == 9
+    assert checked == 10
     assert document["security"] == [{"bearer": []}, {"apiKey": []}]
 
 
@@ -375,7 +376,7 @@ def test_every_operation_has_an_id_a_known_tag_a_summary_and_a_description(
         assert operation["summary"] and operation["description"], (path, method)
         assert operation["tags"] and set(operation["tags"]) <= tags, (path, method)
         ids.append(operation["operationId"])
-    assert len(ids) == len(set(ids)) == 14
+    assert len(ids) == len(set(ids)) == 15
 
 
 def test_info_names_a_contact_and_leaves_the_licence_out(document: dict[str, Any]) -> None:
@@ -923,7 +924,7 @@ def test_every_request_body_and_success_answer_has_examples_that_fit_its_schema(
             assert "content" not in response
             continue
         contents += [((path, method, status), c) for c in response["content"].values()]
-    assert len(contents) == 16
+    assert len(contents) == 17
     for where, content in contents:
         assert content.get("examples"), where
         if "text/html" in json.dumps(where):

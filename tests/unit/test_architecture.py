@@ -28,7 +28,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("request plumbing and settings", ("customers.web", "customers.config")),
     ("resources", ("customers",)),
     ("the app factory", ("app",)),
-    ("entry points", ("customers.serving", "customers.aws.lambda_handler")),
+    (
+        "entry points",
+        ("customers.serving", "customers.aws.lambda_handler", "customers.aws.stream_handler"),
+    ),
 ]
 
 

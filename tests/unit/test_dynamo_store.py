@@ -103,6 +103,8 @@ def test_from_settings_creates_its_table(
             "AWS_REGION": REGION,
             "AWS_ENDPOINT_URL": moto_endpoint,
             "HISTORY_RETENTION_DAYS": 365,
+            "EVENTS_RETENTION_DAYS": 30,
+            "EVENTS_SETTLE_S": 30.0,
         }
     )
     try:

@@ -81,7 +81,7 @@ def test_a_create_with_an_idempotency_answer_whose_answer_is_lost(
 )
 def test_an_update_whose_answer_is_lost(store: DynamoStore, proxy: LossyProxy, changes, pinned):
     created = create(store)
-    # Every update is a transaction: the change and its history entry together.
+    # Every update is a transaction: the change, its history entry and its event.
     operation = "TransactWriteItems"
     proxy.lose(operation)
     updated = store.update(created.id, changes=changes, expected_version=1 if pinned else None)

@@ -14,6 +14,7 @@ from customers.stores import sqlite as db
 from customers.stores.sqlite_migrations import SCHEMA_VERSION, STEPS
 from db import (
     EmailTaken,
+    EventQuery,
     IdempotencyKeysExhausted,
     IdempotencyLimits,
     IdempotencyRecord,
@@ -268,6 +269,8 @@ def test_a_version_5_file_gains_the_history_table(tmp_path: Path) -> None:
     db.SqliteStore(str(path)).close()
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE customer_history")
+        for table in ("events", "webhook_endpoints", "webhook_deliveries", "webhook_lease"):
+            conn.execute(f"DROP TABLE {table}")  # step 7's, which a version 5 file lacks too
         conn.execute("PRAGMA user_version = 5")
     conn.close()
     store = db.SqliteStore(str(path))
@@ -305,3 +308,27 @@ def test_entries_past_their_retention_are_not_shown_and_purged_by_the_next_write
     conn.close()
     store.close()
     assert left == [(2,)]
+
+
+def test_events_past_their_retention_are_not_shown_and_purged_by_the_next_write(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    store = db.SqliteStore(str(path), events_retention_days=30)
+    old = store.create(name="O", email="o@example.com", phone=None, business_id=None)
+    store.update(old.id, changes={"name": "O2"})
+    # GIVEN the first event dated 31 days ago
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE events SET time = ? WHERE seq = 1", (retention_cutoff(31),))
+    conn.close()
+    # THEN it is not shown, and the store's first write purges it; the sequence goes on
+    page = store.events_page(EventQuery(limit=5))
+    assert [event.data["version"] for event in page.items] == [2]
+    store.close()
+    store = db.SqliteStore(str(path), events_retention_days=30)
+    store.create(name="N", email="n@example.com", phone=None, business_id=None)
+    with sqlite3.connect(path) as conn:
+        left = conn.execute("SELECT seq FROM events ORDER BY seq").fetchall()
+    conn.close()
+    store.close()
+    assert left == [(2,), (3,)]

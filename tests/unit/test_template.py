@@ -76,6 +76,8 @@ def test_alarms_watch_the_function_the_api_and_the_table(template: dict[str, Any
         ("AWS/ApiGateway", "Count"),
         ("AWS/ApiGateway", "Latency"),
         ("AWS/DynamoDB", "ThrottledRequests"),
+        ("AWS/Lambda", "IteratorAge"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
     }
     assert alarms["ApiLatencyP99Alarm"]["ExtendedStatistic"] == "p99"
     assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
@@ -113,3 +115,24 @@ def test_each_stage_reads_its_own_api_keys(template: dict[str, Any]) -> None:
     pattern, names = statement["Resource"]["Fn::Sub"]
     assert pattern.endswith(":parameter${Name}")
     assert names == {"Name": name}
+
+
+def test_a_second_function_delivers_events_from_the_tables_stream(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    table = resources["CustomersTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    function = resources["DeliveryFunction"]
+    properties = function["Properties"]
+    assert properties["Handler"] == "customers/aws/stream_handler.handler"
+    assert properties["CodeUri"] == resources["ApiFunction"]["Properties"]["CodeUri"]
+    (source,) = properties["Events"].values()
+    assert source["Type"] == "DynamoDB"
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["Properties"]["MaximumRecordAgeInSeconds"] == 86400
+    dead_letters = source["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert dead_letters == {"Fn::GetAtt": ["DeliveryDeadLetters", "Arn"]}
+    assert resources["DeliveryDeadLetters"]["Type"] == "AWS::SQS::Queue"
+    assert template["Parameters"]["WebhookSecret"]["NoEcho"] is True
+    assert template["Parameters"]["EventBusName"]["Default"] == ""
