@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
@@ -207,29 +207,30 @@ def import_command(
         size = os.fstat(binary.fileno()).st_size if file != "-" else None
         source = CountingReader(binary)
         progress = Progress("importing", total_bytes=size or None, stream=stderr)
-        try:
-            # A dry run only reads the store (which emails and ids are taken): it creates none.
-            store = command_store(create=not dry_run)
-            import_rows(
-                store,
-                read_rows(source, fmt, options),
-                dry_run=dry_run,
-                report=lambda line, name, reason: progress.echo(f"line {line}: {name}: {reason}"),
-                progress=lambda done: progress.update(done.read, source.bytes_read),
-                summary=summary,
+        failed = _store_failures(
+            lambda reason: (
+                f"{file}: the store failed: {reason}; "
+                f"{_written(summary, dry_run=dry_run)}; import the file again once the store "
+                "answers (rows already in are then reported as in use)"
             )
+        )
+        try:
+            with failed:
+                # A dry run only reads the store (which emails and ids are taken): it
+                # creates none.
+                store = command_store(create=not dry_run)
+                import_rows(
+                    store,
+                    read_rows(source, fmt, options),
+                    dry_run=dry_run,
+                    report=lambda line, name, reason: progress.echo(
+                        f"line {line}: {name}: {reason}"
+                    ),
+                    progress=lambda done: progress.update(done.read, source.bytes_read),
+                    summary=summary,
+                )
         except ReadFailed as exc:
             raise CommandFailed(f"{file}: {exc}; {_handled(summary, dry_run=dry_run)}") from None
-        except click.ClickException:
-            raise  # a setting refused: said in its own words
-        except Exception as exc:
-            if not is_store_error(exc):
-                raise
-            raise StoreFailed(
-                f"{file}: the store failed: {_reason(exc)}; {_written(summary, dry_run=dry_run)}; "
-                "import the file again once the store answers (rows already in are then "
-                "reported as in use)"
-            ) from None
         finally:
             progress.close()
     if summary.stopped is not None:
@@ -255,6 +256,21 @@ def _written(summary: Summary, *, dry_run: bool) -> str:
         f"rows up to line {summary.through_line} were handled "
         f"({done} {summary.imported}, rejected {summary.rejected})"
     )
+
+
+@contextlib.contextmanager
+def _store_failures(message: Callable[[str], str]) -> Iterator[None]:
+    """Run the block; a failure of the store in it becomes StoreFailed, worded by `message`
+    from the store's reason. Anything else passes as it is: a setting refused (said in
+    its own words), a file that cannot be read or written."""
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        if not is_store_error(exc):
+            raise
+        raise StoreFailed(message(_reason(exc))) from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -312,28 +328,24 @@ def export_command(file: str, fmt: str | None, excel: bool) -> None:
     progress = Progress("exporting", total_bytes=None, stream=stderr)
     from customers.bulk import all_customers
 
+    written = "" if file == "-" else f"; {file} was left as it was"
+    failed = _store_failures(
+        lambda reason: f"the store failed: {reason}{written}; export again once the store answers"
+    )
     try:
-        records = _counted(all_customers(command_store(create=False)), progress)
-        if file == "-":
-            out = sys.stdout.buffer
-            # Log lines go to stdout; here it carries the data, so they go to stderr.
-            with contextlib.redirect_stdout(sys.stderr):
-                count = write_rows(records, out, fmt, excel=excel)
-            out.flush()
-        else:
-            count = _write_whole(Path(file), records, fmt, excel=excel)
+        with failed:
+            records = _counted(all_customers(command_store(create=False)), progress)
+            if file == "-":
+                out = sys.stdout.buffer
+                # Log lines go to stdout; here it carries the data, so they go to stderr.
+                with contextlib.redirect_stdout(sys.stderr):
+                    count = write_rows(records, out, fmt, excel=excel)
+                out.flush()
+            else:
+                count = _write_whole(Path(file), records, fmt, excel=excel)
     except OSError as exc:
         where = "stdout" if file == "-" else file
         raise CommandFailed(f"{where}: {exc.strerror or exc}; the export is incomplete") from None
-    except click.ClickException:
-        raise  # a setting refused: said in its own words
-    except Exception as exc:
-        if not is_store_error(exc):
-            raise
-        written = "" if file == "-" else f"; {file} was left as it was"
-        raise StoreFailed(
-            f"the store failed: {_reason(exc)}{written}; export again once the store answers"
-        ) from None
     finally:
         progress.close()
     click.echo(f"exported {count} customers", file=stderr)
