@@ -11,7 +11,8 @@ help:
 	@echo "make run    serve the API on http://localhost:3000 (in-memory store unless SQLITE_PATH is set)"
 	@echo "make test   lint, type-check and run the whole test suite"
 	@echo "make fuzz   a long schemathesis run against the OpenAPI document"
-	@echo "make bench  throughput, latency and memory beside bare Flask and Express + better-sqlite3;"
+	@echo "make bench  throughput, latency and memory beside bare Flask, Express + better-sqlite3"
+	@echo "            and FastAPI on uvicorn;"
 	@echo "            bulk import against a bare executemany"
 	@echo "make profile  where a request's time goes (cProfile; python -m bench.profile --py-spy)"
 	@echo "make e2e    end-to-end checks: newman with and without keys, the OpenAPI linters,"
@@ -78,7 +79,8 @@ pytest: $(VENV)/.dev-installed redis-server
 test: lint typecheck pytest
 
 # wrk is installed from Debian by the benchmark itself when missing; the seed's stack
-# (Express + better-sqlite3, measured beside the service) from bench/express's lockfile.
+# (Express + better-sqlite3, measured beside the service) from bench/express's lockfile;
+# the Python peer (FastAPI on uvicorn) from requirements-dev.txt.
 bench: $(VENV)/.dev-installed bench/express/node_modules/.installed
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.bulk_import

@@ -84,10 +84,21 @@ def yardstick(source: Path, database: Path) -> float:
         reader = csv.reader(handle)
         next(reader)
         conn.execute("BEGIN IMMEDIATE")
+        # By column name: INSERT names its parameters, so a new column cannot shift them.
         conn.executemany(
             INSERT,
             (
-                (i, name, email, email_key(email), phone or None, bid or None, c, u, 1)
+                {
+                    "id": i,
+                    "name": name,
+                    "email": email,
+                    "email_key": email_key(email),
+                    "phone": phone or None,
+                    "business_id": bid or None,
+                    "created_at": c,
+                    "updated_at": u,
+                    "version": 1,
+                }
                 for i, name, email, phone, bid, c, u in reader
             ),
         )

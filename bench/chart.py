@@ -1,4 +1,4 @@
-"""The benchmark as a picture: req/s, p50 and p99 per scenario for the three servers.
+"""The benchmark as a picture: req/s, p50 and p99 per scenario for the four servers.
 
 `make bench` draws it after every run into bench/results/bench.png, which the README
 shows. matplotlib is imported here only, with its file-only backend, so the rest of
@@ -18,6 +18,7 @@ CHART_NAME = "bench.png"
 SERVERS = (
     ("yardstick", "bare Flask (yardstick)", "#9e9e9e"),
     ("express", "Express 4 + better-sqlite3", "#e69f00"),
+    ("fastapi", "FastAPI + uvicorn (async)", "#009e73"),
     ("service", "customer-api", "#0072b2"),
 )
 

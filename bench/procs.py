@@ -1,7 +1,8 @@
 """Server processes for the benchmark: started pinned to a core, timed, measured, stopped.
 
-The service (`python app.py`), the bare-Flask yardstick (`python -m bench.yardstick`)
-and the seed's stack (`node bench/express/server.js`) run under `taskset -c <core>`,
+The service (`python app.py`), the bare-Flask yardstick (`python -m bench.yardstick`),
+the seed's stack (`node bench/express/server.js`) and the Python peer (`python -m
+bench.fastapi_peer`, FastAPI on uvicorn) run under `taskset -c <core>`,
 so they share one core and the load generator owns the other. Each starts in its own
 session, so stopping it stops its granian workers too, and nothing else.
 """
@@ -123,6 +124,10 @@ def service_command() -> list[str]:
 
 def yardstick_command() -> list[str]:
     return [PYTHON, "-m", "bench.yardstick"]
+
+
+def fastapi_command() -> list[str]:
+    return [PYTHON, "-m", "bench.fastapi_peer"]
 
 
 EXPRESS_DIR = ROOT / "bench" / "express"

@@ -23,7 +23,8 @@ MEMORY_TARGET_MB = 60.0  # growth per 100,000 customers
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """One scenario measured on the yardstick, Express (where it has the route) and the service."""
+    """One scenario measured on the yardstick, the peers (where they have the route) and the
+    service."""
 
     scenario: str
     target_ratio: float
@@ -31,6 +32,8 @@ class Comparison:
     yardstick: WrkResult
     express: WrkResult | None = None
     express_target: float | None = None
+    fastapi: WrkResult | None = None
+    fastapi_target: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -38,9 +41,17 @@ class Comparison:
 
     @property
     def express_ratio(self) -> float | None:
-        if self.express is None or not self.express.rps:
+        return self._ratio_to(self.express)
+
+    @property
+    def fastapi_ratio(self) -> float | None:
+        return self._ratio_to(self.fastapi)
+
+    def _ratio_to(self, peer: WrkResult | None) -> float | None:
+        """The service's req/s over `peer`'s; None where the peer was not measured."""
+        if peer is None or not peer.rps:
             return None
-        return self.service.rps / self.express.rps
+        return self.service.rps / peer.rps
 
     @property
     def express_cpu_ratio(self) -> float | None:
@@ -61,8 +72,13 @@ class Comparison:
 
     def runs(self) -> list[tuple[str, WrkResult]]:
         """(server, result) for every server measured, yardsticks first."""
-        named = [("yardstick", self.yardstick), ("express", self.express)]
-        return [(name, run) for name, run in named if run is not None] + [("service", self.service)]
+        named = [
+            ("yardstick", self.yardstick),
+            ("express", self.express),
+            ("fastapi", self.fastapi),
+            ("service", self.service),
+        ]
+        return [(name, run) for name, run in named if run is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,30 +159,39 @@ def _ms(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _number(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _against(ratio: float | None, target: float | None) -> str:
+    """A ratio's target and whether it holds, or n/a."""
+    if ratio is None or target is None:
+        return "n/a"
+    return f"≥ {target:.2f} {verdict(ratio >= target)}"
+
+
 def comparison_table(comparisons: list[Comparison]) -> list[str]:
     lines = [
-        "| scenario | service req/s | yardstick req/s | Express req/s | ÷ yardstick "
-        "| ÷ Express | ÷ Express by CPU | p50 ms | p99 ms | Express p99 ms | errors "
-        "| ÷ yardstick target | ÷ Express target | p99 ≤ 2 p50 and < Express |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "| scenario | service req/s | yardstick req/s | Express req/s | FastAPI req/s "
+        "| ÷ yardstick | ÷ Express | ÷ FastAPI | ÷ Express by CPU | p50 ms | p99 ms "
+        "| Express p99 ms | FastAPI p99 ms | errors | ÷ yardstick target | ÷ Express target "
+        "| ÷ FastAPI target | p99 ≤ 2 p50 and < Express |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|",
     ]
     for row in comparisons:
-        service, express, express_ratio = row.service, row.express, row.express_ratio
-        by_cpu = row.express_cpu_ratio
-        express_target = (
-            f"≥ {row.express_target:.2f} {verdict(express_ratio >= row.express_target)}"
-            if row.express_target is not None and express_ratio is not None
-            else "n/a"
-        )
+        service, express, fastapi = row.service, row.express, row.fastapi
         lines.append(
             f"| {row.scenario} | {service.rps:,.0f} | {row.yardstick.rps:,.0f} "
-            f"| {f'{express.rps:,.0f}' if express else 'n/a'} | {row.ratio:.2f} "
-            f"| {f'{express_ratio:.2f}' if express_ratio is not None else 'n/a'} "
-            f"| {f'{by_cpu:.2f}' if by_cpu is not None else 'n/a'} "
+            f"| {_number(express and express.rps, ',.0f')} "
+            f"| {_number(fastapi and fastapi.rps, ',.0f')} | {row.ratio:.2f} "
+            f"| {_number(row.express_ratio, '.2f')} | {_number(row.fastapi_ratio, '.2f')} "
+            f"| {_number(row.express_cpu_ratio, '.2f')} "
             f"| {_ms(service.p50_ms)} | {_ms(service.p99_ms)} "
-            f"| {_ms(express.p99_ms) if express else 'n/a'} | {service.errors} "
+            f"| {_number(express and express.p99_ms, '.2f')} "
+            f"| {_number(fastapi and fastapi.p99_ms, '.2f')} | {service.errors} "
             f"| ≥ {row.target_ratio:.2f} {verdict(row.ratio >= row.target_ratio)} "
-            f"| {express_target} | {verdict(row.tail_ok)} |"
+            f"| {_against(row.express_ratio, row.express_target)} "
+            f"| {_against(row.fastapi_ratio, row.fastapi_target)} | {verdict(row.tail_ok)} |"
         )
     return lines
 
@@ -242,13 +267,13 @@ def render(results: Results) -> str:
     """The whole report as markdown."""
     comparisons = results.comparisons
     parts = [
-        "# Benchmark: service vs bare Flask and vs Express + better-sqlite3",
+        "# Benchmark: service vs bare Flask, Express + better-sqlite3 and FastAPI",
         "",
         machine(),
         "",
         f"wrk, {CONNECTIONS} keep-alive connections, {results.seconds:g} s per scenario, "
         "server on one core and wrk on the other; in-memory store seeded with 10,000 "
-        "customers; the three servers measured back to back, scenario by scenario. p50/p99 "
+        "customers; the four servers measured back to back, scenario by scenario. p50/p99 "
         "are the service's unless named.",
         "",
         *comparison_table(comparisons),

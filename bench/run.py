@@ -1,17 +1,19 @@
-"""`make bench`: the service against two yardsticks, under wrk, on pinned cores.
+"""`make bench`: the service against three yardsticks, under wrk, on pinned cores.
 
 The yardsticks: bare Flask on the same server (bench/yardstick.py), the floor of
-what a Flask service can do, and the seed's own stack, Express 4 on better-sqlite3
-(bench/express), the service people compare this one with.
+what a Flask service can do; the seed's own stack, Express 4 on better-sqlite3
+(bench/express), the service people compare this one with; and the Python peer,
+the same contract in idiomatic async FastAPI on uvicorn (bench/fastapi_peer.py),
+what a Python developer would pick instead.
 
 Run from the repository root: `.venv/bin/python -m bench.run`. Environment:
 BENCH_SECONDS (per measured run, default 10), BENCH_STARTUP_RUNS (default 5),
 BENCH_MEMORY_CUSTOMERS (default 100000), BENCH_FILE_SEED (default 2000).
 
 The order is chosen so that each number means one thing: start-up first, on an
-idle machine; then the three servers seeded with 10,000 customers and, scenario by
-scenario, the yardstick, Express and the service back to back (drift in the machine
-hits all three); then the measured service is filled to 100,000 customers for its memory
+idle machine; then the four servers seeded with 10,000 customers and, scenario by
+scenario, the yardstick, Express, FastAPI and the service back to back (drift in the
+machine hits all four); then the measured service is filled to 100,000 customers for its memory
 growth; last the file store. Exit 1 on any non-2xx answer or socket error;
 targets that are missed only print MISS.
 """
@@ -44,8 +46,9 @@ BUSINESS_ID = KNOWN_ID  # the company the register stand-in knows
 class Scenario:
     """A named load: which request mix of scenarios.lua, at which path, and its targets.
 
-    `express_target` is the service's ratio to Express it should reach; None where
-    Express has no such route (it has no business register).
+    `express_target` and `fastapi_target` are the service's ratios to Express and to
+    the FastAPI peer it should reach; None where the peer has no such route (neither
+    has a business register).
     """
 
     name: str
@@ -53,15 +56,19 @@ class Scenario:
     path: str
     target_ratio: float
     express_target: float | None
+    fastapi_target: float | None
 
 
 SCENARIOS = (
-    Scenario("get_one", "get_one", "/", 0.90, 0.90),
-    Scenario("list_page", "static", "/customers?limit=50", 0.75, 1.0),
-    Scenario("create", "create", "/", 0.90, 0.70),
-    Scenario("mixed", "mixed", "/", 0.90, 0.85),
-    Scenario("business_cached", "static", f"/businesses/{BUSINESS_ID}", 0.85, None),
+    Scenario("get_one", "get_one", "/", 0.90, 0.90, 1.1),
+    Scenario("list_page", "static", "/customers?limit=50", 0.75, 1.0, 1.1),
+    Scenario("create", "create", "/", 0.90, 0.70, 1.0),
+    Scenario("mixed", "mixed", "/", 0.90, 0.85, 1.1),
+    Scenario("business_cached", "static", f"/businesses/{BUSINESS_ID}", 0.85, None, None),
 )
+# The peers measured beside the service, in the order they run; each has every route
+# but the business register's.
+PEERS = ("express", "fastapi")
 FILE_STORE_SCENARIOS = ("get_one", "create")
 
 
@@ -162,10 +169,11 @@ def measure_startup(bench: Bench, env: dict[str, str], runs: int, results: Resul
 
 
 def compare(bench: Bench, env: dict[str, str], total: int, results: Results) -> None:
-    """Seed the three servers, run each scenario on each back to back, then fill the service."""
+    """Seed the four servers, run each scenario on each back to back, then fill the service."""
     commands = {
         "yardstick": procs.yardstick_command(),
         "express": procs.express_command(),
+        "fastapi": procs.fastapi_command(),
         "service": procs.service_command(),
     }
     running = {
@@ -175,10 +183,11 @@ def compare(bench: Bench, env: dict[str, str], total: int, results: Results) -> 
     with (
         running["yardstick"] as yardstick,
         running["express"] as express,
+        running["fastapi"] as fastapi,
         running["service"] as service,
     ):
         results.memory.empty = service.rss_mb()
-        servers = (yardstick, express, service)
+        servers = (yardstick, express, fastapi, service)
         bench.say(f"seeding {SEEDED:,} customers into each server")
         ids = {server.name: bench.seed(server, SEEDED) for server in servers}
         results.memory.seeded, results.memory.seeded_count = service.rss_mb(), SEEDED
@@ -187,7 +196,7 @@ def compare(bench: Bench, env: dict[str, str], total: int, results: Results) -> 
             measured = {
                 server.name: bench.wrk(server, scenario, ids[server.name])
                 for server in servers
-                if server is not express or scenario.express_target is not None
+                if server.name not in PEERS or scenario.express_target is not None
             }
             for name, result in measured.items():
                 show(name, result)
@@ -199,6 +208,8 @@ def compare(bench: Bench, env: dict[str, str], total: int, results: Results) -> 
                     yardstick=measured["yardstick"],
                     express=measured.get("express"),
                     express_target=scenario.express_target,
+                    fastapi=measured.get("fastapi"),
+                    fastapi_target=scenario.fastapi_target,
                 )
             )
         results.memory.after_load = service.rss_mb()
