@@ -3,7 +3,8 @@ answers that never came, and the tokens that make a write safe to send again.
 
 Apart from the store because both the request paths (dynamodb) and imports
 (dynamodb_batches) read failures the same way; see "Writes sent again" in
-customers.stores.dynamodb's docstring.
+customers.stores.dynamodb's docstring. Names starting with "_" are private to the
+DynamoDB store's modules.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from db import (
 )
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import (
-        AttributeValueTypeDef,
-    )
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
     Item = Mapping[str, AttributeValueTypeDef]
 

@@ -17,16 +17,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from customers.stores.dynamodb_items import (
-    _email_claim_key,
-    _event_item,
-    _history_item,
-    _s,
-)
-from customers.stores.dynamodb_retries import (
-    _code,
-    _write_token,
-)
+from customers.stores.dynamodb_items import _email_claim_key, _event_item, _history_item, _s
+from customers.stores.dynamodb_retries import _code, _write_token
 from db import (
     DEFAULT_EVENTS_RETENTION_DAYS,
     DEFAULT_HISTORY_RETENTION_DAYS,
