@@ -22,7 +22,7 @@ import structlog
 
 from customers.config import DEFAULTS, check_webhook_urls, settings_from_env
 from customers.delivery.sender import Sender
-from customers.stores.dynamodb import event_from_item
+from customers.stores.dynamodb_items import event_from_item
 from db import ChangeEvent
 
 log = structlog.get_logger(__name__)

@@ -81,32 +81,59 @@ see every acknowledged write. Global secondary indexes are eventually consistent
 customer just created or changed may be missing from, or stale in, the unfiltered and
 businessId lists for a moment (typically well under a second), and its newest history
 entry from its history for as long.
+
+The store is split by job: dynamodb_items maps records to items and back,
+dynamodb_retries reads failed writes, dynamodb_table holds the clients, the table's
+set-up and the Puts writes are made of, dynamodb_batches imports in bulk; this module
+keeps DynamoStore and what one request does.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import random
-import threading
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-import boto3
-import orjson
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 import customers.stores.dynamo_counts as counts
-from customers.fields import FIELDS, WRITABLE
+from customers.fields import WRITABLE
+from customers.stores.dynamodb_batches import DynamoBatches
+from customers.stores.dynamodb_items import (
+    ANSWERED_IN,
+    ATTRIBUTE_OF,
+    FEED_PK,
+    LIST_PK,
+    WRITER_ATTRIBUTE,
+    _attribute,
+    _customer_key,
+    _email_claim_key,
+    _history_entry,
+    _history_pk,
+    _idempotency_item,
+    _idempotency_key,
+    _idempotency_record,
+    _item,
+    _record,
+    _s,
+    _written_by,
+    event_from_item,
+)
+from customers.stores.dynamodb_retries import (
+    _code,
+    _failed,
+    _reasons,
+    _Retry,
+    _retrying,
+    _retrying_up_to,
+    _sent_again,
+    _write_token,
+)
 from db import (
-    BULK_IMPORT,
-    DEFAULT_EVENTS_RETENTION_DAYS,
-    DEFAULT_HISTORY_RETENTION_DAYS,
     ERASED_STATUS,
     UNATTRIBUTED,
     WRITABLE_COLUMNS,
@@ -114,7 +141,6 @@ from db import (
     AnswerOf,
     ChangeEvent,
     ClaimLost,
-    Conflict,
     CustomerNotFound,
     CustomerRecord,
     EmailTaken,
@@ -143,7 +169,6 @@ from db import (
 )
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import (
         AttributeValueTypeDef,
         PutTypeDef,
@@ -154,296 +179,21 @@ if TYPE_CHECKING:
 
     Item = Mapping[str, AttributeValueTypeDef]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-LIST_PK = "CUSTOMERS"
-# Store column -> item attribute, for the writable fields.
-ATTRIBUTE_OF = {field.column: field.api for field in WRITABLE}
 # Writable columns an update cannot clear.
 UNCLEARABLE = tuple(field.column for field in WRITABLE if field.required)
-WRITER_ATTRIBUTE = "writeToken"
-ANSWERED_IN = "answeredIn"  # on a customer: the pk of its create's IDEMPOTENCY# record
 NAMES = {
     f"#{name}": name
     for name in (*ATTRIBUTE_OF.values(), "pk", "updatedAt", "version", WRITER_ATTRIBUTE)
 }
-MAX_KEY_BYTES = 2048  # DynamoDB's limit on a partition key value
-ATTEMPTS = 4  # tries of a write that lost a race to another change of the same customer
 # An update reads the customer, then writes conditioned on the version read (its history
 # entry needs the version): under many concurrent writers of one customer each round
 # has one winner, so an update tries until every writer could have had its turn.
 UPDATE_ATTEMPTS = 40
-# TransactWriteItems takes up to 100 items: a customer, its email claim, its history
-# entry and its event each.
-ITEMS_PER_IMPORT = 4
-TRANSACTION_CUSTOMERS = 100 // ITEMS_PER_IMPORT
-FEED_PK = "EVENTS"
 # History entries a delete removes in its own transaction, the newest; older ones (only a
 # customer changed more often has them) are removed just before it. With the customer,
 # its claim, its recorded answer and its event: 68 of a transaction's 100 items.
 HISTORY_IN_DELETE = 64
-SECONDS_PER_DAY = 86_400
-# The attributes the table and its indexes are keyed by, and their types.
-KEY_ATTRIBUTES: dict[str, Literal["S", "N"]] = {
-    "pk": "S",
-    "listPk": "S",
-    "listSk": "S",
-    "businessId": "S",
-    "historyOf": "S",
-    "version": "N",
-    "feedPk": "S",
-    "feedSk": "S",
-}
-BATCH_GET_KEYS = 100  # BatchGetItem's limit
 BATCH_WRITE_ITEMS = 25  # BatchWriteItem's limit
-THROTTLED = ("ThrottlingError", "ProvisionedThroughputExceeded")
-# Errors after which a write may or may not have been applied (botocore has already sent
-# it again as often as it would); any 5xx too.
-OUTCOME_UNKNOWN = ("TransactionInProgressException", "RequestTimeout", "RequestTimeoutException")
-# An import waits longer for an answer than a request does: nobody is waiting on a page,
-# and a local endpoint (moto) takes seconds for a transaction once the table is large.
-BULK_READ_TIMEOUT = 60
-# A boto3 session loads the service model (~0.1 s) and is not thread-safe: share one per
-# region and build clients from it under a lock.
-_sessions: dict[str | None, boto3.session.Session] = {}
-_sessions_lock = threading.Lock()
-
-
-class _Retry(Exception):
-    """A concurrent write won the race; run the operation again on fresh state."""
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _reasons(exc: ClientError) -> list[dict[str, Any]]:
-    """Per item of a cancelled transaction, in the order sent: {"Code", "Item"?}.
-
-    Re-raises anything else. TransactionConflict (another transaction on the same items
-    was in flight) is transient: the operation is retried.
-    """
-    if _code(exc) != "TransactionCanceledException":
-        raise exc
-    reasons = cast("list[dict[str, Any]]", exc.response.get("CancellationReasons", []))
-    if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
-        raise _Retry from exc
-    return reasons
-
-
-def _failed(reason: Mapping[str, Any]) -> bool:
-    return reason.get("Code") == "ConditionalCheckFailed"
-
-
-def _sent_again(exc: ClientError) -> bool:
-    """Whether botocore sent the request more than once before this answer."""
-    return int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) > 0
-
-
-def _outcome_unknown(exc: ClientError) -> bool:
-    """Whether the failed write may have been applied all the same."""
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-    return status >= 500 or _code(exc) in OUTCOME_UNKNOWN
-
-
-def _write_token() -> str:
-    """A token for one write, kept for every time it is sent (36 characters: a
-    ClientRequestToken's limit)."""
-    return str(uuid.uuid4())
-
-
-def _written_by(item: Item | None, token: str) -> bool:
-    """Whether the item was last written by the write holding `token`."""
-    return item is not None and item.get(WRITER_ATTRIBUTE, {}).get("S") == token
-
-
-def _retrying_up_to(attempts: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """`method`, run again (up to `attempts` times in all, with jitter) when it lost a race."""
-
-    def decorate(method: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(method)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            for attempt in range(1, attempts + 1):
-                try:
-                    return method(*args, **kwargs)
-                except _Retry:
-                    time.sleep(random.uniform(0, 0.02 * min(attempt, 5)))
-            raise StoreUnavailable("too many concurrent changes of one customer")
-
-        return wrapper
-
-    return decorate
-
-
-_retrying = _retrying_up_to(ATTEMPTS)
-
-
-def _s(value: str) -> AttributeValueTypeDef:
-    return {"S": value}
-
-
-def _attribute(value: Any) -> AttributeValueTypeDef:
-    """A field's value as DynamoDB types it: text, number, boolean, map or list; a map
-    leaves out its null members, as an item leaves out its null fields."""
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int | float):
-        return {"N": str(value)}
-    if isinstance(value, Mapping):
-        return {"M": {k: _attribute(v) for k, v in value.items() if v is not None}}
-    if isinstance(value, list):
-        return {"L": [_attribute(v) for v in value]}
-    return {"S": value}
-
-
-def _value(attribute: AttributeValueTypeDef) -> Any:
-    """The field's value from what `_attribute` made of it."""
-    if "S" in attribute:
-        return attribute["S"]
-    if "N" in attribute:
-        number = attribute["N"]
-        return float(number) if any(c in number for c in ".eE") else int(number)
-    if "BOOL" in attribute:
-        return attribute["BOOL"]
-    if "M" in attribute:
-        return {name: _value(member) for name, member in attribute["M"].items()}
-    if "L" in attribute:
-        return [_value(member) for member in attribute["L"]]
-    return None
-
-
-def _record(item: Item) -> CustomerRecord:
-    """The record from an item, by name: a field absent from the item is null."""
-    values = {field.column: _value(item[field.api]) for field in FIELDS if field.api in item}
-    return CustomerRecord(**values, version=int(item["version"]["N"]))
-
-
-def _item(record: CustomerRecord) -> dict[str, AttributeValueTypeDef]:
-    values = {field.api: getattr(record, field.column) for field in FIELDS}
-    item = {name: _attribute(value) for name, value in values.items() if value is not None}
-    return item | {
-        "pk": _s(f"CUSTOMER#{record.id}"),
-        "listPk": _s(LIST_PK),
-        "listSk": _s(f"{record.created_at}#{record.id}"),
-        "version": {"N": str(record.version)},
-    }
-
-
-def _history_pk(customer_id: str, version: int) -> str:
-    return f"HISTORY#{customer_id}#{version}"
-
-
-def _history_item(
-    entry: HistoryEntry, customer_id: str, *, expires_at: int
-) -> dict[str, AttributeValueTypeDef]:
-    item: dict[str, AttributeValueTypeDef] = {
-        "pk": _s(_history_pk(customer_id, entry.version)),
-        "historyOf": _s(customer_id),
-        "version": {"N": str(entry.version)},
-        "at": _s(entry.at),
-        "action": _s(entry.action),
-        "changes": _s(orjson.dumps(entry.changes).decode()),
-        "expiresAt": {"N": str(expires_at)},
-    }
-    if entry.actor is not None:
-        item["actor"] = _s(entry.actor)
-    if entry.request_id is not None:
-        item["requestId"] = _s(entry.request_id)
-    return item
-
-
-def _event_item(event: ChangeEvent, *, expires_at: int) -> dict[str, AttributeValueTypeDef]:
-    return {
-        "pk": _s(f"EVENT#{event.id}"),
-        "feedPk": _s(FEED_PK),
-        "feedSk": _s(event.id),
-        "type": _s(event.type),
-        "subject": _s(event.subject),
-        "time": _s(event.time),
-        "data": _s(orjson.dumps(event.data).decode()),
-        "expiresAt": {"N": str(expires_at)},
-    }
-
-
-def event_from_item(item: Item) -> ChangeEvent:
-    """The event an EVENT# item holds: read from a query, or from the table's stream
-    (whose NewImage has the same form)."""
-    return ChangeEvent(
-        item["feedSk"]["S"],
-        item["type"]["S"],
-        item["subject"]["S"],
-        item["time"]["S"],
-        orjson.loads(item["data"]["S"]),
-        item["feedSk"]["S"],
-    )
-
-
-def _history_entry(item: Item) -> HistoryEntry:
-    return HistoryEntry(
-        int(item["version"]["N"]),
-        item["at"]["S"],
-        cast("Action", item["action"]["S"]),
-        item["actor"]["S"] if "actor" in item else None,
-        item["requestId"]["S"] if "requestId" in item else None,
-        orjson.loads(item["changes"]["S"]),
-    )
-
-
-def _customer_key(customer_id: str) -> dict[str, AttributeValueTypeDef]:
-    """The key of CUSTOMER#<id>; an id too long to be in a key cannot exist."""
-    pk = f"CUSTOMER#{customer_id}"
-    if len(pk.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise CustomerNotFound(customer_id)
-    return {"pk": _s(pk)}
-
-
-def _email_claim_key(email: str) -> dict[str, AttributeValueTypeDef]:
-    """The key of EMAIL#<key>, the item by which one customer claims an email address."""
-    return {"pk": _s(f"EMAIL#{email_key(email)}")}
-
-
-def _idempotency_key(scope: str, key: str) -> dict[str, AttributeValueTypeDef]:
-    """The key of IDEMPOTENCY#<scope>#<key>; a scope has no '#', so the two never blur."""
-    return {"pk": _s(f"IDEMPOTENCY#{scope}#{key}")}
-
-
-def _idempotency_item(record: IdempotencyRecord) -> dict[str, AttributeValueTypeDef]:
-    item = _idempotency_key(record.scope, record.key) | {
-        "fingerprint": _s(record.fingerprint),
-        "token": _s(record.token),
-        "expiresAt": {"N": str(record.expires_at)},
-    }
-    if record.status is not None:
-        item |= {
-            "status": {"N": str(record.status)},
-            "headers": _s(orjson.dumps(record.headers).decode()),
-            "body": {"B": record.body},
-        }
-    if record.customer_id is not None:
-        item["customerId"] = _s(record.customer_id)
-    if record.owner:
-        item["owner"] = _s(record.owner)
-    return item
-
-
-def _idempotency_record(item: Item, scope: str, key: str) -> IdempotencyRecord:
-    answered = "status" in item
-    return IdempotencyRecord(
-        scope,
-        key,
-        item["fingerprint"]["S"],
-        item["token"]["S"],
-        int(item["expiresAt"]["N"]),
-        int(item["status"]["N"]) if answered else None,
-        tuple(
-            (str(name), str(value))
-            for name, value in (orjson.loads(item["headers"]["S"]) if answered else ())
-        ),
-        bytes(item["body"]["B"]) if answered else b"",
-        item["customerId"]["S"] if "customerId" in item else None,
-        item["owner"]["S"] if "owner" in item else "",
-    )
 
 
 def _holder(item: Item | None, claim: IdempotencyRecord) -> IdempotencyRecord:
@@ -468,63 +218,10 @@ def _claim_lost(item: Item | None, ours: IdempotencyRecord) -> ClaimLost:
     return ClaimLost(_idempotency_record(item, ours.scope, ours.key) if item else None)
 
 
-def _email_claim_pk(record: CustomerRecord) -> str:
-    """The `pk` of the customer's email claim (see `_email_claim_key`)."""
-    return f"EMAIL#{email_key(record.email)}"
-
-
-def _make_client(
-    region: str | None, endpoint_url: str | None, *, read_timeout: float = 5
-) -> DynamoDBClient:
-    config = Config(
-        connect_timeout=2,
-        read_timeout=read_timeout,
-        retries={"mode": "standard", "max_attempts": 3},
-        max_pool_connections=50,  # one per concurrent request thread
-    )
-    with _sessions_lock:
-        session = _sessions.get(region)
-        if session is None:
-            session = _sessions[region] = boto3.session.Session(region_name=region)
-        return session.client("dynamodb", endpoint_url=endpoint_url, config=config)
-
-
-class DynamoStore:
+class DynamoStore(DynamoBatches):
     """The store on one DynamoDB table; the module docstring shows the item layout."""
 
     kind = "dynamodb"
-
-    def __init__(
-        self,
-        table_name: str = "customers",
-        *,
-        client: DynamoDBClient | None = None,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS,
-        events_retention_days: int = DEFAULT_EVENTS_RETENTION_DAYS,
-        events_settle_s: float = 30.0,
-    ) -> None:
-        """Use `client` if given (the caller closes it), else build one from region/endpoint.
-
-        An import uses a second client, built on first use, that waits BULK_READ_TIMEOUT
-        for an answer; with a client given, it uses that one.
-        """
-        self.table_name = table_name
-        self.history_retention_days = history_retention_days
-        self.events_retention_days = events_retention_days
-        self.events_settle_s = events_settle_s
-        self._owns_client = client is None
-        self._client = client or _make_client(region, endpoint_url)
-        self._where = (region, endpoint_url)
-        self._bulk_client: DynamoDBClient | None = client
-
-    @property
-    def _bulk(self) -> DynamoDBClient:
-        if self._bulk_client is None:
-            region, endpoint_url = self._where
-            self._bulk_client = _make_client(region, endpoint_url, read_timeout=BULK_READ_TIMEOUT)
-        return self._bulk_client
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> DynamoStore:
@@ -540,50 +237,6 @@ class DynamoStore:
         if settings["DYNAMODB_CREATE_TABLE"]:
             store.create_table_if_missing()
         return store
-
-    def create_table_if_missing(self) -> None:
-        """Create the table, its indexes and its TTL unless it exists; return once ACTIVE."""
-        # index -> its hash and range keys
-        indexes = {
-            "listing": ("listPk", "listSk"),
-            "business": ("businessId", "listSk"),
-            "history": ("historyOf", "version"),
-            "feed": ("feedPk", "feedSk"),
-        }
-        created = False
-        try:
-            self._client.create_table(
-                TableName=self.table_name,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[
-                    {"AttributeName": name, "AttributeType": kind}
-                    for name, kind in KEY_ATTRIBUTES.items()
-                ],
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": index,
-                        "KeySchema": [
-                            {"AttributeName": hash_key, "KeyType": "HASH"},
-                            {"AttributeName": range_key, "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                    for index, (hash_key, range_key) in indexes.items()
-                ],
-            )
-            created = True
-        except ClientError as exc:
-            if _code(exc) != "ResourceInUseException":  # it exists, or is being created
-                raise
-        self._client.get_waiter("table_exists").wait(
-            TableName=self.table_name, WaiterConfig={"Delay": 2, "MaxAttempts": 60}
-        )
-        if created:  # as template.yaml declares it: expired records and history entries go
-            self._client.update_time_to_live(
-                TableName=self.table_name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
-            )
 
     @_retrying
     def create(
@@ -962,183 +615,6 @@ class DynamoStore:
             if _code(exc) != "TransactionCanceledException":  # a counter gone with its TTL
                 raise
 
-    def insert_many(
-        self, records: Sequence[CustomerRecord], *, by: WrittenBy = BULK_IMPORT
-    ) -> list[Conflict]:
-        """Up to 33 customers per transaction, each with its email claim and history entry.
-
-        A transaction may not touch one item twice, so a chunk ends before a record
-        whose id or email an earlier record of the chunk has. A transaction cancelled
-        by taken keys is sent again without the records that caused it. Each customer
-        carries a token of its own, so one found stored with it was written here.
-        """
-        conflicts: list[Conflict] = []
-        tokens = [_write_token() for _ in records]
-        at = utc_timestamp()
-        start = 0
-        while start < len(records):
-            chunk: list[int] = []
-            keys: set[str] = set()
-            for index in range(start, min(start + TRANSACTION_CUSTOMERS, len(records))):
-                record = records[index]
-                own = {f"CUSTOMER#{record.id}", f"EMAIL#{email_key(record.email)}"}
-                if keys & own:
-                    break
-                keys |= own
-                chunk.append(index)
-            start = chunk[-1] + 1
-            while chunk:
-                left_out = self._insert_chunk(
-                    [records[index] for index in chunk],
-                    [tokens[index] for index in chunk],
-                    by=by,
-                    at=at,
-                )
-                if not left_out:
-                    break
-                for position, fields in left_out.items():
-                    if fields:  # refused; () is written by an attempt whose answer was lost
-                        index = chunk[position]
-                        conflicts.append(Conflict(index, self._taken(records[index]) or fields))
-                chunk = [index for position, index in enumerate(chunk) if position not in left_out]
-        return sorted(conflicts, key=lambda conflict: conflict.index)
-
-    @_retrying
-    def _insert_chunk(
-        self, records: Sequence[CustomerRecord], tokens: Sequence[str], *, by: WrittenBy, at: str
-    ) -> dict[int, tuple[str, ...]]:
-        """Write the records in one transaction; which it left out, by position: the
-        fields refused, or () for a record found already written by this very write.
-
-        When the outcome is unknown (no answer after botocore's own tries), the records
-        are read back: those bearing their tokens were written, and the transaction is
-        sent again, with the same ClientRequestToken, only if none were.
-        """
-        items: list[TransactWriteItemTypeDef] = []
-        for record, token in zip(records, tokens, strict=True):
-            put = self._put(
-                _item(record) | {WRITER_ATTRIBUTE: _s(token)}, "attribute_not_exists(#pk)"
-            )
-            put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-            # The entry is unconditioned: it is written exactly when its customer is.
-            changed = changes_between(None, record)
-            entry = self._history(record, "imported", by, changed, at=at)
-            del entry["ConditionExpression"], entry["ExpressionAttributeNames"]
-            items += [
-                {"Put": put},
-                {"Put": self._claim_email(record.email, record.id)},
-                {"Put": entry},
-                {"Put": self._event(change_event(record, "imported", changed, at=at))},
-            ]
-        request_token = _write_token()
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                self._transact(*items, token=request_token, client=self._bulk)
-                return {}
-            except ClientError as exc:
-                if _code(exc) == "TransactionCanceledException":
-                    return self._left_out(records, tokens, exc)
-                if not _outcome_unknown(exc):
-                    raise
-                unknown: Exception = exc
-            except BotoCoreError as exc:  # a timeout, a connection lost: no answer at all
-                unknown = exc
-            written = self._written(records, tokens)
-            if written:
-                return dict.fromkeys(written, ())
-            time.sleep(random.uniform(0, 0.5 * attempt))
-        raise unknown
-
-    def _left_out(
-        self, records: Sequence[CustomerRecord], tokens: Sequence[str], exc: ClientError
-    ) -> dict[int, tuple[str, ...]]:
-        """Which records a cancelled transaction refused, and on what; () for one found
-        written by an earlier attempt of the same transaction."""
-        reasons = _reasons(exc)
-        if any(reason.get("Code") in THROTTLED for reason in reasons):
-            raise _Retry from exc  # a burst above the table's or index's rate: again
-        left_out: dict[int, tuple[str, ...]] = {}
-        for position, token in enumerate(tokens):
-            start = ITEMS_PER_IMPORT * position
-            customer, claim = reasons[start : start + 2]
-            if _failed(customer) and _written_by(customer.get("Item"), token):
-                left_out[position] = ()
-                continue
-            fields = ("id",) * _failed(customer) + ("email",) * _failed(claim)
-            if fields:
-                left_out[position] = fields
-        if not left_out:
-            raise exc
-        return left_out
-
-    def _written(self, records: Sequence[CustomerRecord], tokens: Sequence[str]) -> list[int]:
-        """The positions of the records stored with their own tokens."""
-        found = self._items(
-            [f"CUSTOMER#{record.id}" for record in records], attributes=("pk", WRITER_ATTRIBUTE)
-        )
-        return [
-            position
-            for position, (record, token) in enumerate(zip(records, tokens, strict=True))
-            if _written_by(found.get(f"CUSTOMER#{record.id}"), token)
-        ]
-
-    def find_conflicts(self, records: Sequence[CustomerRecord]) -> list[Conflict]:
-        found = self._existing(
-            [
-                key
-                for record in records
-                for key in (f"CUSTOMER#{record.id}", _email_claim_pk(record))
-            ]
-        )
-        conflicts = []
-        for index, record in enumerate(records):
-            id_taken = f"CUSTOMER#{record.id}" in found
-            email_taken = _email_claim_pk(record) in found
-            if id_taken or email_taken:
-                conflicts.append(Conflict(index, ("id",) * id_taken + ("email",) * email_taken))
-        return conflicts
-
-    def _taken(self, record: CustomerRecord) -> tuple[str, ...]:
-        """Which of the record's keys are stored, read strongly consistently."""
-        found = self._existing([f"CUSTOMER#{record.id}", _email_claim_pk(record)])
-        return ("id",) * (f"CUSTOMER#{record.id}" in found) + ("email",) * (
-            _email_claim_pk(record) in found
-        )
-
-    def _existing(self, pks: Sequence[str]) -> set[str]:
-        """Which of these partition keys have an item (BatchGetItem, consistent reads)."""
-        return set(self._items(pks, attributes=("pk",)))
-
-    def _items(
-        self, pks: Sequence[str], *, attributes: Sequence[str] | None = None
-    ) -> dict[str, Item]:
-        """The items with these partition keys, by key (BatchGetItem, consistent reads):
-        whole, or with just `attributes` (which hold "pk")."""
-        found: dict[str, Item] = {}
-        unique = list(dict.fromkeys(pks))
-        for start in range(0, len(unique), BATCH_GET_KEYS):
-            keys: Any = {
-                "Keys": [{"pk": _s(pk)} for pk in unique[start : start + BATCH_GET_KEYS]],
-                "ConsistentRead": True,
-            }
-            if attributes is not None:
-                keys |= {
-                    "ProjectionExpression": ", ".join(f"#a{n}" for n in range(len(attributes))),
-                    "ExpressionAttributeNames": {
-                        f"#a{n}": name for n, name in enumerate(attributes)
-                    },
-                }
-            request: Any = {self.table_name: keys}
-            for attempt in itertools.count():
-                answer = self._bulk.batch_get_item(RequestItems=request)
-                found |= {item["pk"]["S"]: item for item in answer["Responses"][self.table_name]}
-                request = answer.get("UnprocessedKeys")
-                if not request:
-                    break
-                # Throttled keys come back unprocessed: back off before asking again.
-                time.sleep(random.uniform(0, 0.05 * 2 ** min(attempt, 5)))
-        return found
-
     def ping(self) -> None:
         """Read a key that never exists: a cheap request, and it needs the table."""
         try:
@@ -1170,13 +646,6 @@ class DynamoStore:
         except BotoCoreError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
-    def close(self) -> None:
-        """Close the clients' connections, if this store built them."""
-        if self._owns_client:
-            self._client.close()
-            if self._bulk_client is not None:
-                self._bulk_client.close()
-
     # --- helpers ------------------------------------------------------------------------
 
     def _read(self, customer_id: str) -> CustomerRecord:
@@ -1191,51 +660,6 @@ class DynamoStore:
         if "Item" not in answer:
             raise CustomerNotFound(customer_id)
         return answer["Item"]
-
-    def _transact(
-        self,
-        *items: TransactWriteItemTypeDef,
-        token: str | None = None,
-        client: DynamoDBClient | None = None,
-    ) -> None:
-        """One transaction, with a ClientRequestToken (a new one unless given), which
-        every attempt botocore sends carries: DynamoDB applies it once."""
-        (client or self._client).transact_write_items(
-            TransactItems=list(items), ClientRequestToken=token or _write_token()
-        )
-
-    def _put(self, item: dict[str, AttributeValueTypeDef], condition: str) -> PutTypeDef:
-        return {
-            "TableName": self.table_name,
-            "Item": item,
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#pk": "pk"},
-        }
-
-    def _history(
-        self,
-        record: CustomerRecord,
-        action: Action,
-        by: WrittenBy,
-        changes: dict[str, Any],
-        *,
-        at: str | None = None,
-    ) -> PutTypeDef:
-        """The Put of the entry recording that `record` (as it now is) was written, at its
-        `updatedAt` unless `at` is given; only where no entry has its version."""
-        entry = HistoryEntry(
-            record.version, at or record.updated_at, action, by.actor, by.request_id, changes
-        )
-        expires_at = int(time.time()) + self.history_retention_days * SECONDS_PER_DAY
-        return self._put(
-            _history_item(entry, record.id, expires_at=expires_at), "attribute_not_exists(#pk)"
-        )
-
-    def _event(self, event: ChangeEvent) -> PutTypeDef:
-        """The unconditioned Put of an event: its id is new, and it is written exactly
-        when the change it records is."""
-        expires_at = int(time.time()) + self.events_retention_days * SECONDS_PER_DAY
-        return {"TableName": self.table_name, "Item": _event_item(event, expires_at=expires_at)}
 
     def events_page(self, query: EventQuery) -> EventPage:
         """Query the `feed` index between the cursor's id and the settle bound.
@@ -1327,11 +751,6 @@ class DynamoStore:
                 if not writes:
                     break
                 time.sleep(random.uniform(0, 0.05 * 2 ** min(attempt, 5)))
-
-    def _claim_email(self, email: str, customer_id: str) -> PutTypeDef:
-        """The Put of EMAIL#<key>: its condition is the uniqueness check itself."""
-        item = _email_claim_key(email) | {"customerId": _s(customer_id)}
-        return self._put(item, "attribute_not_exists(#pk)")
 
     def _hold(self, item: dict[str, AttributeValueTypeDef], *, now: int) -> PutTypeDef:
         """The Put of a held IDEMPOTENCY# record, only where no live record is."""

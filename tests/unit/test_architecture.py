@@ -157,6 +157,7 @@ _NOT_OURS = {
     ".aws-sam",
     ".runtime-venv",
     ".openapi-venv",
+    ".ijson-lib",
 }
 
 
