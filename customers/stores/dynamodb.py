@@ -510,7 +510,7 @@ class DynamoStore(DynamoBatches):
                 return
             except ClientError as exc:
                 reasons = _reasons(exc)
-                if answered_in is not None and _failed(reasons[3]) and not _failed(reasons[0]):
+                if answered_in is not None and _failed(reasons[2]) and not _failed(reasons[0]):
                     # The record names the customer no more (it expired and went, or its
                     # key was taken anew): nothing of the person is in it. Without it, then.
                     answered_in = None
