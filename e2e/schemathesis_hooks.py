@@ -6,10 +6,10 @@ applies it, so that what Schemathesis generates as valid is valid:
 
 - a business ID's check digit: the document names it as the format `fi-business-id`,
   generated here as seven digits with the check digit `is_valid_business_id` takes;
-- a cursor is one the service made for the same filters (a page of customers) or the
-  same customer (a page of its history): in a positive case, a cursor the query cannot
-  take becomes one the service makes for it (a link passes on the real one, and it is
-  kept when it fits);
+- a cursor is one the service made for the same filters (a page of customers), the
+  same customer (a page of its history) or the feed (a page of events): in a positive
+  case, a cursor the query cannot take becomes one the service makes for it (a link
+  passes on the real one, and it is kept when it fits);
 - an Idempotency-Key names one request: a positive case gets a key of its own, as a
   client makes one per request; the same key with another body is the documented 422.
 
@@ -29,11 +29,14 @@ from business_client import is_valid_business_id
 from customers.paging import (
     InvalidCursor,
     decode_cursor,
+    decode_events_cursor,
     decode_history_cursor,
     encode_cursor,
+    encode_events_cursor,
     encode_history_cursor,
 )
 from customers.schemas import BUSINESS_ID_FORMAT, CustomerFilter
+from db import utc_timestamp
 
 # A cursor's position, the keyset of a customer; any will do for a page that follows it.
 START = ("2000-01-01T00:00:00.000000Z", "00000000-0000-0000-0000-000000000000")
@@ -73,12 +76,24 @@ def _fitting_history_cursor(cursor: str, customer_id: str) -> str:
     return cursor
 
 
+def _fitting_events_cursor(cursor: str) -> str:
+    """The cursor if it is one of the feed's, else one from the feed's start, made now
+    (within the retention, so not the documented 410)."""
+    try:
+        decode_events_cursor(cursor)
+    except InvalidCursor:
+        return encode_events_cursor("0", utc_timestamp())
+    return cursor
+
+
 @schemathesis.hook
 def before_call(ctx: Any, case: Any, kwargs: dict[str, Any]) -> None:
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return
     if case.query and "cursor" in case.query:
-        if case.operation.path.endswith("/history"):
+        if case.operation.path == "/events":
+            case.query["cursor"] = _fitting_events_cursor(case.query["cursor"])
+        elif case.operation.path.endswith("/history"):
             customer_id = str(case.path_parameters["customerId"])
             case.query["cursor"] = _fitting_history_cursor(case.query["cursor"], customer_id)
         else:
