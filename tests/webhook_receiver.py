@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -43,13 +43,14 @@ class Receiver:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
-    @Request.application  # type: ignore[misc]
-    def _app(self, request: Request) -> Response:
+    def _app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        """The endpoint, as a WSGI app: verify, record, answer as told."""
+        request = Request(environ)
         body = request.get_data()
         try:
             self._verifier.verify(body, dict(request.headers))
             verified = True
-        except Exception:
+        except WebhookVerificationError:
             verified = False
         event = orjson.loads(body)
         webhook_id = request.headers.get("webhook-id", "")
@@ -58,7 +59,7 @@ class Receiver:
             answer = self.answer(number, event)
             status, headers = answer if isinstance(answer, tuple) else (answer, {})
             self.deliveries.append(Delivery(webhook_id, event, verified, status))
-        return Response(status=status, headers=headers)
+        return Response(status=status, headers=headers)(environ, start_response)
 
     def delivered(self) -> list[Delivery]:
         with self._lock:
