@@ -7,7 +7,9 @@ caches warmed. An app that imports less at start-up shows the same memory as gro
 Here each revision is served from a worktree of its own (the working tree for "."),
 seeded with 10,000 customers, put through every scenario of `make bench`, then filled to
 100,000 customers. The slope of the fill, when everything is loaded, is the memory the
-customers themselves take; the whole run's slope is `make bench`'s figure.
+customers themselves take; the whole run's slope is `make bench`'s figure. Last, the
+same customers in the store alone, in a fresh process (bench.store_memory), with and
+without the history entry and event of each create: what those rows themselves take.
 
 Run from the repository root: `.venv/bin/python -m bench.memory [REV ...]` (default
 "."), for example `python -m bench.memory ffa5266 .`. Every revision runs on this .venv;
@@ -26,6 +28,7 @@ from pathlib import Path
 from bench import procs
 from bench.report import Memory
 from bench.run import SCENARIOS, SEEDED, Bench, env_number, fill, pick_cpus
+from bench.store_memory import store_memory
 from bench.upstream import running_register
 
 FILLED = 100_000
@@ -96,6 +99,16 @@ def main(revisions: list[str]) -> int:
             f" {curve.full:7.1f} @ {curve.full_count:6,}"
             f" {curve.growth_per_100k:10.1f} {curve.fill_per_100k:6.1f}"
         )
+    rows = {history: store_memory(FILLED - SEEDED, history=history) for history in (True, False)}
+    print("\nThe store alone (this tree), MiB per 100,000 creates: VmRSS, sqlite's heap, pages")
+    for history, label in ((True, "with history and events"), (False, "customers only")):
+        cost = rows[history]
+        pages = ", ".join(f"{table} {size:.1f}" for table, size in cost.pages.items())
+        print(f"{label:>24} {cost.rss:7.1f} {cost.sqlite_heap:7.1f}  ({pages})")
+    print(
+        f"{'their history and events':>24} {rows[True].rss - rows[False].rss:7.1f}"
+        f" {rows[True].sqlite_heap - rows[False].sqlite_heap:7.1f}"
+    )
     return 0
 
 

@@ -35,6 +35,7 @@ from bench.chart import CHART_NAME, draw_chart
 from bench.loadgen import WrkResult
 from bench.procs import Server
 from bench.report import Comparison, FileStoreRun, Memory, Results, render
+from bench.store_memory import store_memory
 from bench.upstream import KNOWN_ID, running_register
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -225,6 +226,8 @@ def fill(bench: Bench, service: Server, total: int, memory: Memory) -> None:
         bench.seed(service, missing)
     memory.full = service.rss_mb()
     memory.full_count = bench.created[service.name]
+    bench.say("memory: the same creates in the store alone")
+    memory.store_alone = store_memory(memory.full_count - memory.after_load_count).rss
     bench.say(
         f"memory: {memory.seeded_count:,}: {memory.seeded:.1f} MiB, "
         f"{memory.full_count:,}: {memory.full:.1f} MiB"
