@@ -89,6 +89,13 @@ INSERT_HISTORY = (
 )
 INSERT_EVENT = "INSERT INTO events (id, type, subject, time, data) VALUES (?, ?, ?, ?, ?)"
 EVENT_COLUMNS = "seq, id, type, subject, time, data"
+# The events past their retention: those before the oldest one still within it, found by
+# walking `seq` from the oldest event (sequence order is time order), or all of them.
+PURGE_EVENTS = (
+    "DELETE FROM events WHERE seq < coalesce("
+    "(SELECT seq FROM events WHERE time >= ?1 ORDER BY seq LIMIT 1),"
+    " (SELECT max(seq) + 1 FROM events))"
+)
 IDEMPOTENCY_COLUMNS = (
     "scope, key, fingerprint, token, expires_at, status, headers, body, customer_id, owner"
 )
@@ -358,7 +365,7 @@ class SqliteStore:
             cutoff = retention_cutoff(self.history_retention_days)
             self._conn.execute("DELETE FROM customer_history WHERE at < ?", (cutoff,))
             cutoff = retention_cutoff(self.events_retention_days)
-            self._conn.execute("DELETE FROM events WHERE time < ?", (cutoff,))
+            self._conn.execute(PURGE_EVENTS, (cutoff,))
         rows = [
             (
                 record.id,

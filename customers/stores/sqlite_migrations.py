@@ -220,6 +220,33 @@ FROM customers_v1""",
     ) WITHOUT ROWID""",
         ),
     ),
+    # 8: the events table without its two cheapest-to-lose indexes, each a b-tree every
+    # write paid for: `id`'s UNIQUE (ids are UUIDv7s the writer makes, and nothing but an
+    # operator's redelivery looks one up) and `time` (purging walks `seq` from the oldest
+    # event instead, since sequence order is time order). SQLite drops a UNIQUE only with
+    # its table, so the table is copied; the sequence's high-water mark comes along, so a
+    # number handed out before the copy, even one purged since, is never handed out again.
+    Step(
+        8,
+        (
+            """CREATE TABLE events_v8 (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        id      TEXT NOT NULL,
+        type    TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        time    TEXT NOT NULL,
+        data    TEXT NOT NULL
+    )""",
+            "INSERT INTO events_v8 (seq, id, type, subject, time, data)"
+            " SELECT seq, id, type, subject, time, data FROM events ORDER BY seq",
+            "DELETE FROM sqlite_sequence WHERE name = 'events_v8'",
+            "INSERT INTO sqlite_sequence (name, seq)"
+            " SELECT 'events_v8', seq FROM sqlite_sequence WHERE name = 'events'",
+            "DROP TABLE events",
+            "ALTER TABLE events_v8 RENAME TO events",
+            "CREATE INDEX events_subject ON events (subject, seq)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(STEPS)

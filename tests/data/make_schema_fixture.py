@@ -39,6 +39,7 @@ RELEASED: dict[int, tuple[str, str]] = {
     4: ("0c4bbb4", "customers.stores.sqlite"),  # just before version 5 (erasure's index) merged
     5: ("d76c241", "customers.stores.sqlite"),  # just before version 6 (the change history) merged
     6: ("87f0f36", "customers.stores.sqlite"),  # just before version 7 (the change events)
+    7: ("6bf5e30", "customers.stores.sqlite"),  # just before version 8 (events' indexes)
 }
 
 # Several customers, with and without a phone and a business ID, names beyond ASCII.

@@ -24,6 +24,7 @@ from customers.stores.sqlite_migrations import SCHEMA_VERSION, STEPS, Step, migr
 from db import (
     CustomerRecord,
     EmailTaken,
+    EventQuery,
     IdempotencyKeysExhausted,
     IdempotencyLimits,
     IdempotencyRecord,
@@ -50,6 +51,7 @@ RELEASED_STEPS = {
     5: "f933cc8c865b0d571d58c2838c8d05abb7821f168ff0bb66587158264463d308",
     6: "c9551907aa86542b5ab473cf0a224e2f562564d73d91681a0100a18abf2abd33",
     7: "e2d2c7eefda4df28c3efeccd81b7772a224ffa316344aa9e767a84dcb064a906",
+    8: "517628b12f8ae5cc1ba2aec7295fde31c3caac47af7ca3b2a37f524f94e0257b",
 }
 
 
@@ -251,6 +253,34 @@ def test_a_past_file_keeps_its_idempotency_records_counted_against_their_owner(
 def read_counts(path: Path) -> dict[str, int]:
     """The live records per owner, and of all, as the store's triggers keep them."""
     return {row["owner"]: row["live"] for row in read(path, "SELECT * FROM idempotency_counts")}
+
+
+def test_a_version_7_file_keeps_its_events_and_never_hands_a_number_out_again(
+    tmp_path: Path,
+) -> None:
+    """Step 8 copies the events table: every event keeps its number and contents, and the
+    sequence's high-water mark comes along, past the newest events purged before the copy."""
+    path = load_fixture(7, tmp_path)
+    events = read(path, "SELECT * FROM events ORDER BY seq")
+    assert len(events) >= 2
+    newest = events.pop()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DELETE FROM events WHERE seq = ?", (newest["seq"],))  # purged
+    conn.close()
+    store = open_store(path)
+    try:
+        page = store.events_page(EventQuery(after=None, limit=100, type=None, subject=None))
+        created = store.create(
+            name="After Step Eight", email="eight@example.fi", phone=None, business_id=None
+        )
+    finally:
+        store.close()
+    kept = read(path, "SELECT * FROM events WHERE seq <= ? ORDER BY seq", (events[-1]["seq"],))
+    assert kept == events
+    assert [event.id for event in page.items] == [event["id"] for event in events]
+    (made,) = read(path, "SELECT seq, subject FROM events WHERE seq > ?", (newest["seq"] - 1,))
+    assert made == {"seq": newest["seq"] + 1, "subject": created.id}
 
 
 @pytest.mark.parametrize("version", PAST_VERSIONS, ids=lambda version: f"v{version}")
