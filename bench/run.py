@@ -216,6 +216,9 @@ def compare(bench: Bench, env: dict[str, str], total: int, results: Results) -> 
         results.memory.after_load = service.rss_mb()
         results.memory.after_load_count = bench.created["service"]
         fill(bench, service, total, results.memory)
+    memory = results.memory
+    bench.say("memory: the same creates in the store alone")
+    memory.store_alone = store_memory(memory.full_count - memory.after_load_count).rss
 
 
 def fill(bench: Bench, service: Server, total: int, memory: Memory) -> None:
@@ -226,8 +229,6 @@ def fill(bench: Bench, service: Server, total: int, memory: Memory) -> None:
         bench.seed(service, missing)
     memory.full = service.rss_mb()
     memory.full_count = bench.created[service.name]
-    bench.say("memory: the same creates in the store alone")
-    memory.store_alone = store_memory(memory.full_count - memory.after_load_count).rss
     bench.say(
         f"memory: {memory.seeded_count:,}: {memory.seeded:.1f} MiB, "
         f"{memory.full_count:,}: {memory.full:.1f} MiB"
