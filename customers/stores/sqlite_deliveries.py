@@ -83,13 +83,25 @@ class SqliteDeliveries:
 
     def take_new(self, url: str, *, now: float, limit: int = 500) -> int:
         """Copy the events after the endpoint's place into its deliveries and move the
-        place past them, in one transaction; how many. None for a disabled endpoint."""
+        place past them, in one transaction; how many. None for a disabled endpoint.
+
+        First the endpoint's deliveries whose event has left the feed (past
+        EVENTS_RETENTION_DAYS) go: a failed one could no longer be sent again, and a
+        pending one could never be sent, yet would hold back its customer's later events.
+        """
         with self._store.writing() as conn:
             row = conn.execute(
                 "SELECT after_seq, disabled_at FROM webhook_endpoints WHERE url = ?", (url,)
             ).fetchone()
             if row is None or row[1] is not None:
                 return 0
+            # Events are purged oldest first: those before the oldest left are gone (all
+            # up to the endpoint's place when none is left).
+            conn.execute(
+                "DELETE FROM webhook_deliveries WHERE url = ?"
+                " AND seq < coalesce((SELECT min(seq) FROM events), ?)",
+                (url, row[0] + 1),
+            )
             rows = conn.execute(
                 "SELECT seq, subject FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                 (row[0], limit),
