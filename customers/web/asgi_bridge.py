@@ -174,6 +174,11 @@ class WsgiOverAsgi:
                 return 0  # HTTP/1 without Content-Length or Transfer-Encoding: no body
             if self.body_limit is not None and length > self.body_limit:
                 return 0  # the app answers 413 from Content-Length alone, unread
+        # A body framed by its length is whole once that many bytes are in: granian would
+        # otherwise hand it over as the bytes and then an empty last chunk, a second round
+        # trip through the loop that every create would wait for. (The server ends a body
+        # at its declared length, and refuses one that runs past it.)
+        whole_at = length if "HTTP_TRANSFER_ENCODING" not in environ else None
         chunks: list[bytes] = []
         received = 0
         problem: Exception | None = None
@@ -198,7 +203,7 @@ class WsgiOverAsgi:
                     self.body_peak = max(self.body_peak, self.bodies_held)
                     chunks.append(chunk)
                     received += len(chunk)
-                    if not message.get("more_body", False):
+                    if not message.get("more_body", False) or received == whole_at:
                         break
                     if self.body_limit is not None and received > self.body_limit:
                         break

@@ -137,6 +137,71 @@ def test_chunked_body_cut_short_creates_nothing(server_url: str) -> None:
     assert found(server_url, "cut@example.com") == []
 
 
+def read_answers(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """`count` HTTP/1.1 answers from `sock`, each framed by its Content-Length."""
+    answers: list[tuple[int, bytes]] = []
+    buffered = b""
+    while len(answers) < count:
+        while b"\r\n\r\n" not in buffered:
+            more = sock.recv(65536)
+            assert more, f"the connection closed after {len(answers)} answers"
+            buffered += more
+        head, _, buffered = buffered.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        fields = dict(line.lower().split(": ", 1) for line in lines[1:])
+        length = int(fields.get("content-length", "0"))
+        while len(buffered) < length:
+            more = sock.recv(65536)
+            assert more, "the connection closed inside an answer"
+            buffered += more
+        answers.append((int(lines[0].split()[1]), buffered[:length]))
+        buffered = buffered[length:]
+    return answers
+
+
+def post_request(email: str) -> tuple[bytes, bytes]:
+    """A create's head (with Content-Length) and body."""
+    body = json.dumps({"name": "Kept Alive", "email": email}).encode()
+    head = (
+        b"POST /customers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    return head, body
+
+
+def test_bodies_by_length_keep_the_connection_and_the_next_request_whole(
+    store_environ: dict[str, str],
+) -> None:
+    """One kept-alive connection to `python app.py`: a body in one write, one split across
+    writes, one sent in the same write as the request after it. Each is read to its
+    length and no further. (Werkzeug's development server closes after each answer.)"""
+    server = ServerProcess(store_environ)
+    try:
+        answers = send_on_one_connection(server.port)
+    finally:
+        server.stop()
+    assert [status for status, _ in answers] == [201, 201, 201, 200]
+    emails = [json.loads(answer)["email"] for _, answer in answers[:3]]
+    assert emails == ["kept-1@example.com", "kept-2@example.com", "kept-3@example.com"]
+    assert json.loads(answers[3][1]) == [json.loads(answers[2][1])]
+
+
+def send_on_one_connection(port: int) -> list[tuple[int, bytes]]:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        head, body = post_request("kept-1@example.com")
+        sock.sendall(head + body)
+        head, body = post_request("kept-2@example.com")
+        sock.sendall(head + body[:10])
+        time.sleep(0.2)
+        sock.sendall(body[10:])
+        head, body = post_request("kept-3@example.com")
+        sock.sendall(
+            head + body + b"GET /customers?email=kept-3%40example.com HTTP/1.1\r\n"
+            b"Host: 127.0.0.1\r\n\r\n"
+        )
+        return read_answers(sock, 4)
+
+
 # --- clients that stall ----------------------------------------------------------------
 
 
